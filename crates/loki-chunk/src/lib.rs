@@ -1,0 +1,1 @@
+//! Loki chunks (placeholder while the crate is written).
