@@ -1,0 +1,175 @@
+//! Streaming k-way merge of index files into one tenant's index: the core
+//! of compaction (spec section 18).
+//!
+//! Inputs are views: a tenant view of each ingester upload plus the whole
+//! view of each of that tenant's existing per-tenant files. Series are
+//! visited in fingerprint order across inputs; at any time only the series
+//! sharing the current fingerprint are held, plus the symbol tables and
+//! the writer's postings (4 bytes per series and label).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::Write;
+
+use crate::builder::sort_dedup_chunks;
+use crate::chunk_meta::ChunkMeta;
+use crate::error::Result;
+use crate::reader::RawSeries;
+use crate::version::FormatVersion;
+use crate::view::IndexView;
+use crate::writer::{IndexWriter, WriteSummary};
+
+const UNUSED: u32 = u32::MAX;
+
+struct Input<'r> {
+    view: IndexView<'r>,
+    refs: Vec<u32>,
+    pos: usize,
+    cur: RawSeries,
+    strip: Option<u32>,
+    /// Input symbol index -> output symbol index.
+    map: Vec<u32>,
+}
+
+impl Input<'_> {
+    fn advance(&mut self) -> Result<bool> {
+        let Some(&r) = self.refs.get(self.pos) else {
+            return Ok(false);
+        };
+        self.pos += 1;
+        self.view.reader().decode_series(r, false, &mut self.cur)?;
+        Ok(true)
+    }
+}
+
+/// Pass 1: the output symbol table is the union of the symbols actually
+/// used by the inputs' series (the tenant label and other tenants' values
+/// must not leak into the output).
+fn collect_symbols(inputs: &mut [Input<'_>]) -> Result<Vec<String>> {
+    let mut raw = RawSeries::default();
+    let mut used_lists: Vec<Vec<u32>> = Vec::with_capacity(inputs.len());
+    for inp in inputs.iter_mut() {
+        let reader = inp.view.reader();
+        let mut used = vec![false; reader.symbol_table().len()];
+        for &r in &inp.refs {
+            reader.decode_series(r, true, &mut raw)?;
+            for &(n, v) in &raw.labels {
+                if Some(n) != inp.strip {
+                    used[n as usize] = true;
+                    used[v as usize] = true;
+                }
+            }
+        }
+        used_lists.push(
+            used.iter()
+                .enumerate()
+                .filter(|(_, &u)| u)
+                .map(|(i, _)| i as u32)
+                .collect(),
+        );
+        inp.map = vec![UNUSED; used.len()];
+    }
+    // K-way merge of the sorted symbol lists.
+    let mut heap = BinaryHeap::new();
+    let mut pos = vec![0usize; inputs.len()];
+    for (i, l) in used_lists.iter().enumerate() {
+        if let Some(&s) = l.first() {
+            heap.push(Reverse((inputs[i].view.reader().symbol(s), i)));
+        }
+    }
+    let mut out: Vec<String> = Vec::new();
+    while let Some(Reverse((s, i))) = heap.pop() {
+        if out.last().map(String::as_str) != Some(s) {
+            out.push(s.to_owned());
+        }
+        let sym = used_lists[i][pos[i]];
+        inputs[i].map[sym as usize] = (out.len() - 1) as u32;
+        pos[i] += 1;
+        if let Some(&next) = used_lists[i].get(pos[i]) {
+            heap.push(Reverse((inputs[i].view.reader().symbol(next), i)));
+        }
+    }
+    Ok(out)
+}
+
+/// Merges `views` into one index written to `out`.
+///
+/// Same result as Loki's compactor for one tenant: series merged by label
+/// set, chunk refs de-duplicated on (min, max, checksum) and sorted,
+/// fingerprints copied. Two inputs holding one label set under different
+/// fingerprints (a collision remap) produce two series here, where Loki
+/// keeps the first fingerprint it saw.
+pub fn merge<W: Write>(
+    views: &[IndexView<'_>],
+    version: FormatVersion,
+    out: W,
+) -> Result<(W, WriteSummary)> {
+    let mut inputs = Vec::with_capacity(views.len());
+    for v in views {
+        inputs.push(Input {
+            view: *v,
+            refs: v.series_refs()?,
+            pos: 0,
+            cur: RawSeries::default(),
+            strip: v.stripped_label(),
+            map: Vec::new(),
+        });
+    }
+    let symbols = collect_symbols(&mut inputs)?;
+    let mut w = IndexWriter::new(out, version, symbols)?;
+
+    let mut heap = BinaryHeap::new();
+    for (i, inp) in inputs.iter_mut().enumerate() {
+        if inp.advance()? {
+            heap.push(Reverse((inp.cur.fingerprint, i)));
+        }
+    }
+    let mut group: Vec<(Vec<(u32, u32)>, Vec<ChunkMeta>)> = Vec::new();
+    let mut spare: Vec<(Vec<(u32, u32)>, Vec<ChunkMeta>)> = Vec::new();
+    while let Some(&Reverse((fp, _))) = heap.peek() {
+        // Gather every series with this fingerprint from every input.
+        while let Some(&Reverse((f, i))) = heap.peek() {
+            if f != fp {
+                break;
+            }
+            heap.pop();
+            let inp = &mut inputs[i];
+            loop {
+                let (mut labels, mut chunks) = spare.pop().unwrap_or_default();
+                labels.clear();
+                chunks.clear();
+                for &(n, v) in &inp.cur.labels {
+                    if Some(n) != inp.strip {
+                        labels.push((inp.map[n as usize], inp.map[v as usize]));
+                    }
+                }
+                chunks.extend_from_slice(&inp.cur.chunks);
+                group.push((labels, chunks));
+                if !inp.advance()? {
+                    break;
+                }
+                if inp.cur.fingerprint != fp {
+                    heap.push(Reverse((inp.cur.fingerprint, i)));
+                    break;
+                }
+            }
+        }
+        // Output symbol ids preserve byte order, so sorting ids sorts labels.
+        group.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut k = 0;
+        while k < group.len() {
+            let mut j = k + 1;
+            while j < group.len() && group[j].0 == group[k].0 {
+                let extra = std::mem::take(&mut group[j].1);
+                group[k].1.extend_from_slice(&extra);
+                group[j].1 = extra;
+                j += 1;
+            }
+            sort_dedup_chunks(&mut group[k].1);
+            w.add_series(fp, &group[k].0, &group[k].1)?;
+            k = j;
+        }
+        spare.append(&mut group);
+    }
+    w.finish()
+}

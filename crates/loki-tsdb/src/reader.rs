@@ -1,0 +1,453 @@
+//! Opening an index file and reading its sections and series records.
+//!
+//! Opening checks the header and the CRCs of the TOC, symbol table, postings
+//! offset table and fingerprint offsets table (what Loki checks on open);
+//! every series record and postings list is CRC-checked when read.
+
+use std::io::Read;
+use std::path::Path;
+
+use bytes::Bytes;
+
+use crate::chunk_meta::{decode_chunks, ChunkMeta};
+use crate::decode::{framed, Decoder};
+use crate::error::{CorruptKind, IndexError, Result, Section};
+use crate::fingerprint_offsets::FingerprintOffsets;
+use crate::labels::{Labels, Series};
+use crate::postings_table::{read_postings, span_str, PostingsTable};
+use crate::symbols::Symbols;
+use crate::toc::Toc;
+use crate::version::{FormatVersion, MAGIC};
+
+/// Label that marks a series' tenant in ingester (multi-tenant) files.
+pub const TENANT_LABEL: &str = "__loki_tenant__";
+
+enum Backing {
+    Mmap(memmap2::Mmap),
+    Bytes(Bytes),
+}
+
+impl std::ops::Deref for Backing {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Backing::Mmap(m) => m,
+            Backing::Bytes(b) => b,
+        }
+    }
+}
+
+/// An opened index file (from a memory map or from bytes).
+pub struct IndexReader {
+    data: Backing,
+    version: FormatVersion,
+    toc: Toc,
+    symbols: Symbols,
+    postings: PostingsTable,
+    fp_offsets: FingerprintOffsets,
+}
+
+impl std::fmt::Debug for IndexReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexReader")
+            .field("len", &self.data.len())
+            .field("version", &self.version)
+            .field("toc", &self.toc)
+            .finish_non_exhaustive()
+    }
+}
+
+fn is_gzip(b: &[u8]) -> bool {
+    b.len() >= 2 && b[0] == 0x1f && b[1] == 0x8b
+}
+
+/// Decompresses a gzip object (what Loki uploads) into the raw index bytes.
+pub fn gunzip(b: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(b.len() * 2);
+    flate2::read::MultiGzDecoder::new(b)
+        .read_to_end(&mut out)
+        .map_err(|e| {
+            IndexError::invalid(Section::Gzip, 0, "gzip stream", e.to_string())
+        })?;
+    Ok(out)
+}
+
+/// Compresses raw index bytes the way they are uploaded (gzip, default level).
+pub fn gzip(raw: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing into a Vec cannot fail.
+    let _ = e.write_all(raw);
+    e.finish().unwrap_or_default()
+}
+
+impl IndexReader {
+    /// Opens index bytes fetched from anywhere; gzip is detected by its magic.
+    pub fn from_bytes(bytes: impl Into<Bytes>) -> Result<Self> {
+        let bytes: Bytes = bytes.into();
+        let bytes = if is_gzip(&bytes) {
+            Bytes::from(gunzip(&bytes)?)
+        } else {
+            bytes
+        };
+        Self::from_backing(Backing::Bytes(bytes))
+    }
+
+    /// Opens a file: `.tsdb` files are memory-mapped, gzip files are
+    /// decompressed into memory.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let shown = path.display().to_string();
+        let file = std::fs::File::open(path).map_err(|e| IndexError::io(&shown, e))?;
+        // SAFETY: `Mmap::map` is unsafe because the mapped file could be
+        // changed or truncated by another process while we hold a `&[u8]` to
+        // it. Index files are immutable once written: Loki and this crate
+        // always write a new name and never modify or reuse one (spec 15.2),
+        // so the bytes cannot change under us in any supported deployment.
+        // Callers who cannot rule that out should use `from_bytes`.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| IndexError::io(&shown, e))?;
+        if is_gzip(&map) {
+            return Self::from_bytes(Bytes::from(gunzip(&map)?));
+        }
+        Self::from_backing(Backing::Mmap(map))
+    }
+
+    fn from_backing(data: Backing) -> Result<Self> {
+        let file: &[u8] = &data;
+        let mut d = Decoder::new(file, 0, Section::Header);
+        let magic = d.be32("magic")?;
+        if magic != MAGIC {
+            return Err(IndexError::invalid(
+                Section::Header,
+                0,
+                "magic",
+                format!("{magic:08x}, expected {MAGIC:08x}"),
+            ));
+        }
+        let version = FormatVersion::try_from(d.u8("version")?)?;
+        let toc = Toc::parse(file)?;
+        let off = |o: u64, s: Section| -> Result<usize> {
+            usize::try_from(o).map_err(|_| IndexError::invalid(s, 0, "offset", format!("{o}")))
+        };
+        let symbols = Symbols::parse(file, off(toc.symbols, Section::Symbols)?)?;
+        let postings =
+            PostingsTable::parse(file, off(toc.postings_table, Section::PostingsTable)?)?;
+        let fp_offsets = FingerprintOffsets::parse(
+            file,
+            off(toc.fingerprint_offsets, Section::FingerprintOffsets)?,
+        )?;
+        Ok(IndexReader {
+            data,
+            version,
+            toc,
+            symbols,
+            postings,
+            fp_offsets,
+        })
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// Format version of this file.
+    pub fn version(&self) -> FormatVersion {
+        self.version
+    }
+
+    /// The table of contents (offsets, time bounds, checksum).
+    pub fn toc(&self) -> &Toc {
+        &self.toc
+    }
+
+    /// Size of the (decompressed) file in bytes.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Never true for a file that opened (it has at least a header and TOC).
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// All symbols, in file order (byte order).
+    pub fn symbols(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.symbols.len() as u32).filter_map(|i| self.symbols.get(&self.data, i))
+    }
+
+    pub(crate) fn symbol_table(&self) -> &Symbols {
+        &self.symbols
+    }
+
+    pub(crate) fn symbol(&self, i: u32) -> &str {
+        self.symbols.get(&self.data, i).unwrap_or("")
+    }
+
+    pub(crate) fn postings_table(&self) -> &PostingsTable {
+        &self.postings
+    }
+
+    /// Every postings offset table entry: (name, value, list offset).
+    pub fn postings_entries(&self) -> impl Iterator<Item = (&str, &str, u64)> + '_ {
+        self.postings.entries.iter().map(|e| {
+            (
+                span_str(&self.data, e.name),
+                span_str(&self.data, e.value),
+                e.offset,
+            )
+        })
+    }
+
+    /// Label names present in the file (the postings table, without the
+    /// all-postings key), in byte order. Includes `__loki_tenant__` in
+    /// multi-tenant files.
+    pub fn label_names(&self) -> Vec<&str> {
+        self.postings
+            .names()
+            .map(|(lo, _)| span_str(&self.data, self.postings.entries[lo].name))
+            .filter(|n| !n.is_empty())
+            .collect()
+    }
+
+    /// Values of a label name, in byte order.
+    pub fn label_values(&self, name: &str) -> Vec<&str> {
+        match self.postings.values_of(&self.data, name) {
+            Some((lo, hi)) => self.postings.entries[lo..hi]
+                .iter()
+                .map(|e| span_str(&self.data, e.value))
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The series refs of a (name, value) pair; empty when absent.
+    /// `("", "")` is the list of all series.
+    pub fn postings(&self, name: &str, value: &str) -> Result<Vec<u32>> {
+        let mut out = Vec::new();
+        if let Some(e) = self.postings.find(&self.data, name, value) {
+            read_postings(&self.data, e.offset, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn postings_at(&self, offset: u64, out: &mut Vec<u32>) -> Result<()> {
+        read_postings(&self.data, offset, out)
+    }
+
+    /// Refs of every series, ascending (= fingerprint order).
+    pub fn all_series_refs(&self) -> Result<Vec<u32>> {
+        self.postings("", "")
+    }
+
+    /// The fingerprint offsets table: (series ref, fingerprint) samples.
+    pub fn fingerprint_samples(&self) -> &[(u64, u64)] {
+        &self.fp_offsets.samples
+    }
+
+    pub(crate) fn fp_offsets(&self) -> &FingerprintOffsets {
+        &self.fp_offsets
+    }
+
+    /// True when the series carry `__loki_tenant__` (ingester uploads).
+    pub fn is_multi_tenant(&self) -> bool {
+        self.postings.values_of(&self.data, TENANT_LABEL).is_some()
+    }
+
+    /// Tenants of a multi-tenant file (empty for per-tenant files).
+    pub fn tenants(&self) -> Vec<&str> {
+        self.label_values(TENANT_LABEL)
+    }
+
+    /// Decodes the series with the given ref into `out`.
+    pub(crate) fn decode_series(
+        &self,
+        series_ref: u32,
+        labels_only: bool,
+        out: &mut RawSeries,
+    ) -> Result<()> {
+        let file: &[u8] = &self.data;
+        let at = series_ref as usize * 16;
+        if at >= file.len() {
+            return Err(IndexError::invalid(
+                Section::Series,
+                at,
+                "series ref",
+                format!("{series_ref} points past the end of the file"),
+            ));
+        }
+        let mut d = Decoder::new(&file[at..], at, Section::Series);
+        let len = d.uvarint("record length")?;
+        let len = usize::try_from(len).map_err(|_| d.truncated("record"))?;
+        let content_at = d.offset();
+        let content = d.take(len, "record content")?;
+        let stored = d.be32("record checksum")?;
+        let computed = crc32c::crc32c(content);
+        if stored != computed {
+            return Err(IndexError::corrupt(
+                Section::Series,
+                at,
+                CorruptKind::BadChecksum { stored, computed },
+            ));
+        }
+        let mut d = Decoder::new(content, content_at, Section::Series);
+        out.series_ref = series_ref;
+        out.fingerprint = d.be64("fingerprint")?;
+        let n = d.uvarint("label count")?;
+        if n > d.remaining() as u64 / 2 {
+            return Err(d.invalid("label count", format!("{n} labels in {} bytes", d.remaining())));
+        }
+        out.labels.clear();
+        out.chunks.clear();
+        for _ in 0..n {
+            let name = d.uvarint("label name symbol")?;
+            let name = self.symbols.check(&d, name)?;
+            let value = d.uvarint("label value symbol")?;
+            let value = self.symbols.check(&d, value)?;
+            out.labels.push((name, value));
+        }
+        if !labels_only {
+            decode_chunks(&mut d, self.version, &mut out.chunks)?;
+        }
+        Ok(())
+    }
+
+    /// Reads one series by ref, with owned labels.
+    pub fn series_at(&self, series_ref: u32) -> Result<Series> {
+        let mut raw = RawSeries::default();
+        self.decode_series(series_ref, false, &mut raw)?;
+        Ok(self.to_series(&raw, None))
+    }
+
+    pub(crate) fn to_series(&self, raw: &RawSeries, strip: Option<u32>) -> Series {
+        Series {
+            fingerprint: raw.fingerprint,
+            labels: Labels::from_sorted(
+                raw.labels
+                    .iter()
+                    .filter(|(n, _)| Some(*n) != strip)
+                    .map(|&(n, v)| (self.symbol(n).to_owned(), self.symbol(v).to_owned()))
+                    .collect(),
+            ),
+            chunks: raw.chunks.clone(),
+        }
+    }
+
+    /// A cursor over every series in file order.
+    pub fn series(&self) -> Result<SeriesCursor<'_>> {
+        Ok(SeriesCursor::new(self, self.all_series_refs()?, None))
+    }
+
+    /// Checks every CRC in the file, including the sections Loki never
+    /// reads (label indices, label indices table), and decodes every series.
+    pub fn verify(&self) -> Result<()> {
+        let file: &[u8] = &self.data;
+        let lit = usize::try_from(self.toc.label_indices_table).unwrap_or(usize::MAX);
+        let mut d = framed(file, lit, Section::LabelIndicesTable)?;
+        let n = d.be32("entry count")?;
+        for _ in 0..n {
+            let _keys = d.uvarint("key count")?;
+            let _name = d.ustr("label name")?;
+            let off = d.uvarint("label index offset")?;
+            let off = usize::try_from(off).unwrap_or(usize::MAX);
+            framed(file, off, Section::LabelIndex)?;
+        }
+        let mut refs = Vec::new();
+        for e in &self.postings.entries {
+            read_postings(file, e.offset, &mut refs)?;
+        }
+        let mut cur = self.series()?;
+        while cur.advance()? {}
+        Ok(())
+    }
+}
+
+/// A decoded series record with labels as symbol indices.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RawSeries {
+    pub(crate) series_ref: u32,
+    pub(crate) fingerprint: u64,
+    pub(crate) labels: Vec<(u32, u32)>,
+    pub(crate) chunks: Vec<ChunkMeta>,
+}
+
+/// Walks a list of series refs, decoding one record at a time into a
+/// reused buffer (no allocation per series once warmed up).
+pub struct SeriesCursor<'r> {
+    reader: &'r IndexReader,
+    refs: Vec<u32>,
+    pos: usize,
+    cur: RawSeries,
+    /// Symbol of a label name to hide (the tenant label in tenant views).
+    strip: Option<u32>,
+}
+
+impl std::fmt::Debug for SeriesCursor<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeriesCursor")
+            .field("pos", &self.pos)
+            .field("len", &self.refs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'r> SeriesCursor<'r> {
+    pub(crate) fn new(reader: &'r IndexReader, refs: Vec<u32>, strip: Option<u32>) -> Self {
+        SeriesCursor {
+            reader,
+            refs,
+            pos: 0,
+            cur: RawSeries::default(),
+            strip,
+        }
+    }
+
+    /// Number of series this cursor walks.
+    pub fn len(&self) -> usize {
+        self.refs.len()
+    }
+
+    /// True if the cursor walks no series.
+    pub fn is_empty(&self) -> bool {
+        self.refs.is_empty()
+    }
+
+    /// Moves to the next series; false at the end.
+    pub fn advance(&mut self) -> Result<bool> {
+        let Some(&r) = self.refs.get(self.pos) else {
+            return Ok(false);
+        };
+        self.pos += 1;
+        self.reader.decode_series(r, false, &mut self.cur)?;
+        Ok(true)
+    }
+
+    /// Series ref (byte offset / 16) of the current series.
+    pub fn series_ref(&self) -> u32 {
+        self.cur.series_ref
+    }
+
+    /// Stored fingerprint of the current series.
+    pub fn fingerprint(&self) -> u64 {
+        self.cur.fingerprint
+    }
+
+    /// Labels of the current series, sorted by name.
+    pub fn labels(&self) -> impl Iterator<Item = (&'r str, &'r str)> + '_ {
+        let r = self.reader;
+        self.cur
+            .labels
+            .iter()
+            .filter(move |(n, _)| Some(*n) != self.strip)
+            .map(move |&(n, v)| (r.symbol(n), r.symbol(v)))
+    }
+
+    /// Chunk refs of the current series.
+    pub fn chunks(&self) -> &[ChunkMeta] {
+        &self.cur.chunks
+    }
+
+    /// The current series as an owned value.
+    pub fn to_series(&self) -> Series {
+        self.reader.to_series(&self.cur, self.strip)
+    }
+}

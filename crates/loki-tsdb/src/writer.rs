@@ -1,0 +1,321 @@
+//! Streaming writer: symbols first, then series in order, then everything
+//! derived from them (spec sections 3–12 and the pseudo-code of 20).
+//!
+//! Output goes to any `io::Write` as it is produced; only the postings
+//! (4 bytes per series and label) are held until `finish`.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use crate::chunk_meta::{encode_chunks, Bounds, ChunkMeta};
+use crate::encode::Encoder;
+use crate::error::{IndexError, Result};
+use crate::fingerprint_offsets::SAMPLE_EVERY;
+use crate::toc::Toc;
+use crate::version::{FormatVersion, MAGIC};
+
+/// What a finished file looks like from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteSummary {
+    /// Total bytes written.
+    pub bytes: u64,
+    /// Number of series.
+    pub series: u64,
+    /// Number of chunk refs.
+    pub chunks: u64,
+    /// TOC From (ms).
+    pub from: i64,
+    /// TOC Through (ms).
+    pub through: i64,
+    /// TOC CRC-32C: the checksum in compacted file names.
+    pub checksum: u32,
+}
+
+/// Low-level writer. Labels are given as indices into the symbol list
+/// passed to [`IndexWriter::new`]; series must come in (fingerprint,
+/// labels) order. Most callers want [`crate::IndexBuilder`] instead.
+pub struct IndexWriter<W: Write> {
+    out: W,
+    pos: u64,
+    version: FormatVersion,
+    symbols: Vec<String>,
+    enc: Encoder,
+    rec: Encoder,
+    scratch: Encoder,
+    toc: Toc,
+    bounds: Bounds,
+    /// (name symbol, value symbol) -> series refs.
+    postings: HashMap<(u32, u32), Vec<u32>>,
+    all: Vec<u32>,
+    fp_samples: Vec<(u64, u64)>,
+    prev: Option<(u64, Vec<(u32, u32)>)>,
+    chunk_count: u64,
+}
+
+impl<W: Write> std::fmt::Debug for IndexWriter<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexWriter")
+            .field("pos", &self.pos)
+            .field("version", &self.version)
+            .field("series", &self.all.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn io_err(e: std::io::Error) -> IndexError {
+    IndexError::io("", e)
+}
+
+impl<W: Write> IndexWriter<W> {
+    /// Starts a file: writes the header and the symbol table. `symbols`
+    /// must be strictly increasing in byte order.
+    pub fn new(out: W, version: FormatVersion, symbols: Vec<String>) -> Result<Self> {
+        for w in symbols.windows(2) {
+            if w[0] >= w[1] {
+                return Err(IndexError::InvalidInput(format!(
+                    "symbols out of order or duplicated: {:?} then {:?}",
+                    w[0], w[1]
+                )));
+            }
+        }
+        let mut w = IndexWriter {
+            out,
+            pos: 0,
+            version,
+            symbols,
+            enc: Encoder::default(),
+            rec: Encoder::default(),
+            scratch: Encoder::default(),
+            toc: Toc::default(),
+            bounds: Bounds::default(),
+            postings: HashMap::new(),
+            all: Vec::new(),
+            fp_samples: Vec::new(),
+            prev: None,
+            chunk_count: 0,
+        };
+        w.enc.be32(MAGIC);
+        w.enc.u8(version.as_u8());
+        w.flush_enc()?;
+        w.toc.symbols = w.pos;
+        let mut e = std::mem::take(&mut w.enc);
+        let at = e.len();
+        e.be32(0);
+        e.be32(w.symbols.len() as u32);
+        for s in &w.symbols {
+            e.ustr(s);
+        }
+        finish_frame(&mut e, at);
+        w.enc = e;
+        w.flush_enc()?;
+        w.toc.series = w.pos;
+        Ok(w)
+    }
+
+    /// Index of a symbol, by binary search.
+    pub fn symbol_index(&self, s: &str) -> Option<u32> {
+        self.symbols
+            .binary_search_by(|x| x.as_str().cmp(s))
+            .ok()
+            .map(|i| i as u32)
+    }
+
+    fn flush_enc(&mut self) -> Result<()> {
+        self.out.write_all(&self.enc.buf).map_err(io_err)?;
+        self.pos += self.enc.len() as u64;
+        self.enc.clear();
+        Ok(())
+    }
+
+    fn pad(&mut self, to: u64) {
+        let n = (to - self.pos % to) % to;
+        for _ in 0..n {
+            self.enc.u8(0);
+        }
+    }
+
+    /// Appends one series. `labels` are (name, value) symbol indices sorted
+    /// by name; `chunks` strictly ascending by (min, max, checksum).
+    pub fn add_series(
+        &mut self,
+        fingerprint: u64,
+        labels: &[(u32, u32)],
+        chunks: &[ChunkMeta],
+    ) -> Result<()> {
+        let nsym = self.symbols.len() as u32;
+        for w in labels.windows(2) {
+            if w[0].0 >= w[1].0 {
+                return Err(IndexError::InvalidInput(format!(
+                    "labels of series {fingerprint:016x} not sorted by name"
+                )));
+            }
+        }
+        if labels.iter().any(|&(n, v)| n >= nsym || v >= nsym) {
+            return Err(IndexError::InvalidInput(format!(
+                "series {fingerprint:016x} uses a symbol index >= {nsym}"
+            )));
+        }
+        if let Some((pfp, plabels)) = &self.prev {
+            if (*pfp, plabels.as_slice()) >= (fingerprint, labels) {
+                return Err(IndexError::InvalidInput(format!(
+                    "series out of order: {pfp:016x} {plabels:?} then {fingerprint:016x} {labels:?}"
+                )));
+            }
+        }
+        self.rec.clear();
+        self.rec.be64(fingerprint);
+        self.rec.uvarint(labels.len() as u64);
+        for &(n, v) in labels {
+            self.rec.uvarint(u64::from(n));
+            self.rec.uvarint(u64::from(v));
+        }
+        encode_chunks(
+            &mut self.rec,
+            &mut self.scratch,
+            self.version,
+            chunks,
+            &mut self.bounds,
+        )?;
+        self.pad(16);
+        let at = self.pos + self.enc.len() as u64;
+        let series_ref = u32::try_from(at / 16).map_err(|_| {
+            IndexError::InvalidInput("series section exceeds 64 GiB (refs are 32-bit)".into())
+        })?;
+        if self.all.len() % SAMPLE_EVERY == 0 {
+            self.fp_samples.push((u64::from(series_ref), fingerprint));
+        }
+        self.enc.uvarint(self.rec.len() as u64);
+        self.enc.buf.extend_from_slice(&self.rec.buf);
+        self.enc.be32(crc32c::crc32c(&self.rec.buf));
+        self.flush_enc()?;
+        self.all.push(series_ref);
+        for &l in labels {
+            self.postings.entry(l).or_default().push(series_ref);
+        }
+        self.chunk_count += chunks.len() as u64;
+        match &mut self.prev {
+            Some((pfp, plabels)) => {
+                *pfp = fingerprint;
+                plabels.clear();
+                plabels.extend_from_slice(labels);
+            }
+            None => self.prev = Some((fingerprint, labels.to_vec())),
+        }
+        Ok(())
+    }
+
+    /// Writes label indices, postings, the three tables and the TOC.
+    pub fn finish(mut self) -> Result<(W, WriteSummary)> {
+        self.toc.label_indices = self.pos;
+        let mut keys: Vec<(u32, u32)> = self.postings.keys().copied().collect();
+        keys.sort_unstable();
+        // Label indices: one per name, values ascending by symbol index.
+        let mut label_index_offsets = Vec::new();
+        let mut i = 0;
+        while i < keys.len() {
+            let name = keys[i].0;
+            let j = i + keys[i..].iter().take_while(|k| k.0 == name).count();
+            self.pad(4);
+            label_index_offsets.push((name, self.pos + self.enc.len() as u64));
+            let at = self.enc.len();
+            self.enc.be32(0);
+            self.enc.be32(1);
+            self.enc.be32((j - i) as u32);
+            for k in &keys[i..j] {
+                self.enc.be32(k.1);
+            }
+            finish_frame(&mut self.enc, at);
+            self.flush_enc()?;
+            i = j;
+        }
+        self.toc.postings = self.pos;
+        let mut postings_offsets = Vec::with_capacity(keys.len() + 1);
+        let all = std::mem::take(&mut self.all);
+        let series_count = all.len() as u64;
+        let lists = std::iter::once((None, all)).chain(
+            keys.iter()
+                .map(|k| (Some(*k), self.postings.remove(k).unwrap_or_default()))
+                .collect::<Vec<_>>(),
+        );
+        for (key, refs) in lists {
+            self.pad(4);
+            postings_offsets.push((key, self.pos + self.enc.len() as u64));
+            let at = self.enc.len();
+            self.enc.be32(0);
+            self.enc.be32(refs.len() as u32);
+            for r in refs {
+                self.enc.be32(r);
+            }
+            finish_frame(&mut self.enc, at);
+            self.flush_enc()?;
+        }
+        // Label indices table.
+        self.toc.label_indices_table = self.pos;
+        let at = self.enc.len();
+        self.enc.be32(0);
+        self.enc.be32(label_index_offsets.len() as u32);
+        for (name, off) in &label_index_offsets {
+            self.enc.uvarint(1);
+            let s = &self.symbols[*name as usize];
+            self.enc.ustr(s);
+            self.enc.uvarint(*off);
+        }
+        finish_frame(&mut self.enc, at);
+        self.flush_enc()?;
+        // Postings offset table.
+        self.toc.postings_table = self.pos;
+        let at = self.enc.len();
+        self.enc.be32(0);
+        self.enc.be32(postings_offsets.len() as u32);
+        for (key, off) in &postings_offsets {
+            self.enc.uvarint(2);
+            match key {
+                None => {
+                    self.enc.ustr("");
+                    self.enc.ustr("");
+                }
+                Some((n, v)) => {
+                    let (n, v) = (&self.symbols[*n as usize], &self.symbols[*v as usize]);
+                    self.enc.ustr(n);
+                    self.enc.ustr(v);
+                }
+            }
+            self.enc.uvarint(*off);
+        }
+        finish_frame(&mut self.enc, at);
+        self.flush_enc()?;
+        // Fingerprint offsets.
+        self.toc.fingerprint_offsets = self.pos;
+        let at = self.enc.len();
+        self.enc.be32(0);
+        self.enc.be32(self.fp_samples.len() as u32);
+        for &(r, fp) in &self.fp_samples {
+            self.enc.be64(r);
+            self.enc.be64(fp);
+        }
+        finish_frame(&mut self.enc, at);
+        self.flush_enc()?;
+        self.toc.from = self.bounds.from;
+        self.toc.through = self.bounds.through;
+        let checksum = self.toc.encode(&mut self.enc);
+        self.flush_enc()?;
+        self.out.flush().map_err(io_err)?;
+        let summary = WriteSummary {
+            bytes: self.pos,
+            series: series_count,
+            chunks: self.chunk_count,
+            from: self.bounds.from,
+            through: self.bounds.through,
+            checksum,
+        };
+        Ok((self.out, summary))
+    }
+}
+
+/// Patches the length at `at` and appends the CRC of the content after it.
+fn finish_frame(e: &mut Encoder, at: usize) {
+    let len = e.len() - at - 4;
+    e.patch_be32(at, len as u32);
+    let crc = crc32c::crc32c(&e.buf[at + 4..]);
+    e.be32(crc);
+}
