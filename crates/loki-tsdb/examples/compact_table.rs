@@ -43,7 +43,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     for tenant in &tenants {
         let mut views: Vec<IndexView<'_>> = common.iter().map(|r| r.tenant_view(tenant)).collect();
-        views.extend(per_tenant.iter().filter(|(t, _)| t == tenant).map(|(_, r)| r.view()));
+        views.extend(
+            per_tenant
+                .iter()
+                .filter(|(t, _)| t == tenant)
+                .map(|(_, r)| r.view()),
+        );
         let (bytes, summary) = merge(&views, FormatVersion::V3, Vec::new())?;
         let name = IndexFileName::compacted(0, &summary);
         let dir = out.join(tenant);
@@ -54,6 +59,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             summary.series, summary.chunks, summary.bytes
         );
     }
-    eprintln!("compacted {} inputs in {:?}", common.len() + per_tenant.len(), start.elapsed());
+    eprintln!(
+        "compacted {} inputs in {:?}",
+        common.len() + per_tenant.len(),
+        start.elapsed()
+    );
     Ok(())
 }

@@ -196,7 +196,12 @@ fn get_meta(d: &mut Decoder<'_>, v: FormatVersion, prev: i64) -> Result<ChunkMet
         .ok()
         .and_then(|dur| min_time.checked_add(dur))
         .ok_or_else(|| {
-            IndexError::invalid(crate::Section::Series, at, "chunk duration", "overflows i64")
+            IndexError::invalid(
+                crate::Section::Series,
+                at,
+                "chunk duration",
+                "overflows i64",
+            )
         })?;
     let kb = d.uvarint_u32("chunk kb")?;
     let entries = d.uvarint_u32("chunk entries")?;

@@ -165,7 +165,11 @@ mod tests {
     fn overlong_uvarint_is_an_error() {
         let mut d = Decoder::new(&[0xff; 11], 0, Section::Series);
         assert!(d.uvarint("x").is_err());
-        let mut d = Decoder::new(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02], 0, Section::Series);
+        let mut d = Decoder::new(
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02],
+            0,
+            Section::Series,
+        );
         assert!(d.uvarint("x").is_err());
         let mut d = Decoder::new(&[0x80], 7, Section::Series);
         let e = d.uvarint("x").unwrap_err().to_string();

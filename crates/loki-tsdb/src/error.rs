@@ -79,7 +79,10 @@ impl fmt::Display for CorruptKind {
         match self {
             CorruptKind::Truncated { what } => write!(f, "truncated while reading {what}"),
             CorruptKind::BadChecksum { stored, computed } => {
-                write!(f, "bad checksum: stored {stored:08x}, computed {computed:08x}")
+                write!(
+                    f,
+                    "bad checksum: stored {stored:08x}, computed {computed:08x}"
+                )
             }
             CorruptKind::Invalid { what, detail } => write!(f, "invalid {what}: {detail}"),
         }

@@ -38,7 +38,11 @@ impl FingerprintOffsets {
     pub(crate) fn window(&self, fp_from: u64, fp_through: Option<u64>) -> (u64, Option<u64>) {
         let s = &self.samples;
         let lo = s.partition_point(|&(_, fp)| fp < fp_from);
-        let start = if lo == 0 || lo >= s.len() { 0 } else { s[lo - 1].0 };
+        let start = if lo == 0 || lo >= s.len() {
+            0
+        } else {
+            s[lo - 1].0
+        };
         let end = fp_through.and_then(|t| {
             let hi = s.partition_point(|&(_, fp)| fp < t);
             s.get(hi).map(|&(r, _)| r)

@@ -38,6 +38,7 @@ mod chunk_meta;
 mod decode;
 mod encode;
 mod error;
+mod exercise;
 mod fingerprint_offsets;
 mod labels;
 mod matchers;
@@ -56,6 +57,8 @@ mod writer;
 pub use builder::IndexBuilder;
 pub use chunk_meta::ChunkMeta;
 pub use error::{CorruptKind, IndexError, Result, Section};
+#[doc(hidden)]
+pub use exercise::exercise_reader;
 pub use labels::{Labels, Series};
 pub use matchers::{parse_selector, MatchOp, Matcher};
 pub use merge::merge;

@@ -239,7 +239,16 @@ mod tests {
 
     #[test]
     fn rejects_bad_selectors() {
-        for s in ["", "{", "{a}", "{a=}", "{a=\"x\"", "{a=\"x\"} x", "{1a=\"x\"}", "{a=~\"(\"}"] {
+        for s in [
+            "",
+            "{",
+            "{a}",
+            "{a=}",
+            "{a=\"x\"",
+            "{a=\"x\"} x",
+            "{1a=\"x\"}",
+            "{a=~\"(\"}",
+        ] {
             assert!(parse_selector(s).is_err(), "{s}");
         }
         assert!(parse_selector("{}").unwrap().is_empty());

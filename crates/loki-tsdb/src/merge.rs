@@ -21,6 +21,9 @@ use crate::writer::{IndexWriter, WriteSummary};
 
 const UNUSED: u32 = u32::MAX;
 
+/// A series being merged: label symbol ids (output numbering) and chunks.
+type Pending = (Vec<(u32, u32)>, Vec<ChunkMeta>);
+
 struct Input<'r> {
     view: IndexView<'r>,
     refs: Vec<u32>,
@@ -124,8 +127,8 @@ pub fn merge<W: Write>(
             heap.push(Reverse((inp.cur.fingerprint, i)));
         }
     }
-    let mut group: Vec<(Vec<(u32, u32)>, Vec<ChunkMeta>)> = Vec::new();
-    let mut spare: Vec<(Vec<(u32, u32)>, Vec<ChunkMeta>)> = Vec::new();
+    let mut group: Vec<Pending> = Vec::new();
+    let mut spare: Vec<Pending> = Vec::new();
     while let Some(&Reverse((fp, _))) = heap.peek() {
         // Gather every series with this fingerprint from every input.
         while let Some(&Reverse((f, i))) = heap.peek() {

@@ -69,7 +69,8 @@ impl IndexFileName {
         if parts.len() < 2 {
             return Err(bad(name, "expected <timestamp>-<uploader>.tsdb"));
         }
-        let ts = decimal(parts[0]).ok_or_else(|| bad(name, "does not start with a decimal timestamp"))?;
+        let ts = decimal(parts[0])
+            .ok_or_else(|| bad(name, "does not start with a decimal timestamp"))?;
         Ok(IndexFileName::MultiTenant {
             ts,
             uploader: parts[1..].join("-"),
@@ -155,7 +156,12 @@ impl IndexObjectKey {
         let (table, tenant, file) = match parts.as_slice() {
             [t, f] => (*t, None, *f),
             [t, ten, f] => (*t, Some((*ten).to_owned()), *f),
-            _ => return Err(bad(key, "expected <table>/<file> or <table>/<tenant>/<file>")),
+            _ => {
+                return Err(bad(
+                    key,
+                    "expected <table>/<file> or <table>/<tenant>/<file>",
+                ))
+            }
         };
         if table.is_empty() || tenant.as_deref() == Some("") {
             return Err(bad(key, "empty table or tenant"));

@@ -33,7 +33,10 @@ impl PostingsTable {
         let mut d = framed(file, off, Section::PostingsTable)?;
         let count = d.be32("entry count")? as usize;
         if count > d.remaining() / 4 {
-            return Err(d.invalid("entry count", format!("{count} entries in {} bytes", d.remaining())));
+            return Err(d.invalid(
+                "entry count",
+                format!("{count} entries in {} bytes", d.remaining()),
+            ));
         }
         let mut entries = Vec::with_capacity(count);
         let mut name_starts = Vec::new();
@@ -50,7 +53,10 @@ impl PostingsTable {
             let offset = d.uvarint("postings offset")?;
             if let Some(p) = prev {
                 if p >= (name, value) {
-                    return Err(d.invalid("entry order", format!("{p:?} followed by {:?}", (name, value))));
+                    return Err(d.invalid(
+                        "entry order",
+                        format!("{p:?} followed by {:?}", (name, value)),
+                    ));
                 }
                 if p.0 != name {
                     name_starts.push(i as u32);
@@ -84,9 +90,14 @@ impl PostingsTable {
         let n = self.name_starts.len().saturating_sub(1);
         let starts = &self.name_starts[..n];
         let name_at = |k: usize| span_bytes(file, self.entries[starts[k] as usize].name);
-        let i = starts.partition_point(|&s| span_bytes(file, self.entries[s as usize].name) < name.as_bytes());
+        let i = starts.partition_point(|&s| {
+            span_bytes(file, self.entries[s as usize].name) < name.as_bytes()
+        });
         if i < n && name_at(i) == name.as_bytes() {
-            Some((self.name_starts[i] as usize, self.name_starts[i + 1] as usize))
+            Some((
+                self.name_starts[i] as usize,
+                self.name_starts[i + 1] as usize,
+            ))
         } else {
             None
         }
@@ -106,7 +117,12 @@ impl PostingsTable {
 pub(crate) fn read_postings(file: &[u8], off: u64, out: &mut Vec<u32>) -> Result<()> {
     out.clear();
     let off = usize::try_from(off).map_err(|_| {
-        IndexError::invalid(Section::Postings, 0, "postings offset", format!("{off} too large"))
+        IndexError::invalid(
+            Section::Postings,
+            0,
+            "postings offset",
+            format!("{off} too large"),
+        )
     })?;
     let mut d = framed(file, off, Section::Postings)?;
     let n = d.be32("ref count")? as usize;

@@ -66,9 +66,7 @@ pub fn gunzip(b: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(b.len() * 2);
     flate2::read::MultiGzDecoder::new(b)
         .read_to_end(&mut out)
-        .map_err(|e| {
-            IndexError::invalid(Section::Gzip, 0, "gzip stream", e.to_string())
-        })?;
+        .map_err(|e| IndexError::invalid(Section::Gzip, 0, "gzip stream", e.to_string()))?;
     Ok(out)
 }
 
@@ -294,7 +292,10 @@ impl IndexReader {
         out.fingerprint = d.be64("fingerprint")?;
         let n = d.uvarint("label count")?;
         if n > d.remaining() as u64 / 2 {
-            return Err(d.invalid("label count", format!("{n} labels in {} bytes", d.remaining())));
+            return Err(d.invalid(
+                "label count",
+                format!("{n} labels in {} bytes", d.remaining()),
+            ));
         }
         out.labels.clear();
         out.chunks.clear();

@@ -17,7 +17,10 @@ impl Symbols {
         let count = d.be32("symbol count")? as usize;
         // Each symbol takes at least one byte; guard the allocation.
         if count > d.remaining() {
-            return Err(d.invalid("symbol count", format!("{count} symbols in {} bytes", d.remaining())));
+            return Err(d.invalid(
+                "symbol count",
+                format!("{count} symbols in {} bytes", d.remaining()),
+            ));
         }
         let mut spans = Vec::with_capacity(count);
         let mut prev: Option<&str> = None;

@@ -118,7 +118,11 @@ impl<'r> IndexView<'r> {
 
     /// Cursor over the series of this view in file order.
     pub fn series(&self) -> Result<SeriesCursor<'r>> {
-        Ok(SeriesCursor::new(self.reader, self.series_refs()?, self.stripped_label()))
+        Ok(SeriesCursor::new(
+            self.reader,
+            self.series_refs()?,
+            self.stripped_label(),
+        ))
     }
 
     pub(crate) fn cursor_over(&self, refs: Vec<u32>) -> SeriesCursor<'r> {

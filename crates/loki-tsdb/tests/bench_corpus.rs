@@ -13,7 +13,10 @@ fn corpus() -> Option<PathBuf> {
 }
 
 fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     v.sort();
     v
 }
@@ -40,7 +43,9 @@ fn merge_reproduces_the_compacted_corpus_and_queries_match_the_manifest() {
         let tenant = c["tenant"].as_str().unwrap();
         let views: Vec<IndexView<'_>> = uploads.iter().map(|r| r.tenant_view(tenant)).collect();
         let (bytes, summary) = merge(&views, FormatVersion::V3, Vec::new()).unwrap();
-        let want = loki_tsdb::gunzip(&std::fs::read(root.join(c["path"].as_str().unwrap())).unwrap()).unwrap();
+        let want =
+            loki_tsdb::gunzip(&std::fs::read(root.join(c["path"].as_str().unwrap())).unwrap())
+                .unwrap();
         assert!(bytes == want, "{tenant}: merged bytes differ");
         assert_eq!(summary.series, c["series"].as_u64().unwrap());
         assert_eq!(summary.chunks, c["chunk_metas"].as_u64().unwrap());
@@ -51,10 +56,18 @@ fn merge_reproduces_the_compacted_corpus_and_queries_match_the_manifest() {
             let series = r.view().query(&m, from, through, None).unwrap();
             let mut lines: Vec<String> = refs
                 .iter()
-                .map(|c| format!("{:x}/{:x}:{:x}:{:x}\n", c.fingerprint, c.meta.min_time, c.meta.max_time, c.meta.checksum))
+                .map(|c| {
+                    format!(
+                        "{:x}/{:x}:{:x}:{:x}\n",
+                        c.fingerprint, c.meta.min_time, c.meta.max_time, c.meta.checksum
+                    )
+                })
                 .collect();
             lines.sort();
-            let digest: String = Sha256::digest(lines.concat()).iter().map(|b| format!("{b:02x}")).collect();
+            let digest: String = Sha256::digest(lines.concat())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
             assert_eq!(refs.len() as u64, q["chunk_refs"].as_u64().unwrap(), "{q}");
             assert_eq!(series.len() as u64, q["series"].as_u64().unwrap(), "{q}");
             assert_eq!(digest, q["refs_sha256"].as_str().unwrap(), "{q}");

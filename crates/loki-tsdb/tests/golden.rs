@@ -33,8 +33,15 @@ fn stores() -> Vec<(PathBuf, String, PathBuf)> {
     let mut out = Vec::new();
     for listing in walk(&golden()) {
         let name = listing.file_name().unwrap().to_str().unwrap().to_owned();
-        if let Some(store) = name.strip_prefix("listing-").and_then(|s| s.strip_suffix(".tsv")) {
-            out.push((listing.parent().unwrap().to_path_buf(), store.to_owned(), listing));
+        if let Some(store) = name
+            .strip_prefix("listing-")
+            .and_then(|s| s.strip_suffix(".tsv"))
+        {
+            out.push((
+                listing.parent().unwrap().to_path_buf(),
+                store.to_owned(),
+                listing,
+            ));
         }
     }
     out
@@ -46,7 +53,12 @@ fn index_objects(ds: &Path, store: &str) -> BTreeMap<String, PathBuf> {
     walk(&root.join("index"))
         .into_iter()
         .filter(|p| p.to_str().unwrap().ends_with(".tsdb.gz"))
-        .map(|p| (p.strip_prefix(&root).unwrap().to_str().unwrap().to_owned(), p))
+        .map(|p| {
+            (
+                p.strip_prefix(&root).unwrap().to_str().unwrap().to_owned(),
+                p,
+            )
+        })
         .collect()
 }
 
@@ -62,7 +74,9 @@ fn chunk_objects(listing: &Path) -> BTreeSet<ChunkKey> {
         if parts.len() != 3 || parts[0] == "index" {
             continue;
         }
-        let decoded = base64::engine::general_purpose::STANDARD.decode(parts[2]).unwrap();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(parts[2])
+            .unwrap();
         let decoded = String::from_utf8(decoded).unwrap();
         let f: Vec<&str> = decoded.split(':').collect();
         assert_eq!(f.len(), 3, "{path}");
@@ -100,7 +114,10 @@ fn index_refs(ds: &Path, store: &str) -> BTreeSet<ChunkKey> {
         let r = IndexReader::open(&path).unwrap();
         match &k.tenant {
             Some(t) => {
-                assert!(!r.is_multi_tenant(), "{key}: per-tenant file with tenant label");
+                assert!(
+                    !r.is_multi_tenant(),
+                    "{key}: per-tenant file with tenant label"
+                );
                 refs_of_view(t, &r.view(), &mut out);
             }
             None => {
@@ -125,8 +142,18 @@ fn every_golden_index_file_reads_and_verifies() {
             // Loki schema v13 everywhere in the golden data.
             assert_eq!(r.version(), FormatVersion::V3, "{key}");
             assert_eq!(r.is_multi_tenant(), k.tenant.is_none(), "{key}");
-            if let IndexFileName::Compacted { from, through, checksum, .. } = k.name {
-                assert_eq!((from, through, checksum), (r.toc().from, r.toc().through, r.toc().checksum), "{key}");
+            if let IndexFileName::Compacted {
+                from,
+                through,
+                checksum,
+                ..
+            } = k.name
+            {
+                assert_eq!(
+                    (from, through, checksum),
+                    (r.toc().from, r.toc().through, r.toc().checksum),
+                    "{key}"
+                );
             }
             n += 1;
         }
@@ -145,12 +172,21 @@ fn chunk_objects_are_referenced_by_exactly_the_index_entries() {
         let refs = index_refs(&ds, &store);
         let name = format!("{}/{store}", ds.display());
         let missing: Vec<_> = refs.difference(&objects).collect();
-        assert!(missing.is_empty(), "{name}: index refs without objects: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "{name}: index refs without objects: {missing:?}"
+        );
         if store.contains("after-delete") || store.contains("after-mark") {
-            assert!(objects.len() > refs.len(), "{name}: marking removed nothing");
+            assert!(
+                objects.len() > refs.len(),
+                "{name}: marking removed nothing"
+            );
         } else {
             let orphans: Vec<_> = objects.difference(&refs).collect();
-            assert!(orphans.is_empty(), "{name}: objects no index entry references: {orphans:?}");
+            assert!(
+                orphans.is_empty(),
+                "{name}: objects no index entry references: {orphans:?}"
+            );
             exact += 1;
         }
     }
@@ -166,7 +202,10 @@ fn check_compaction(ds: &str, before: &str, after: &str) -> usize {
     let mut tables: BTreeMap<String, Vec<(IndexObjectKey, IndexReader)>> = BTreeMap::new();
     for (key, path) in &inputs {
         let k = IndexObjectKey::parse("index/", key).unwrap();
-        tables.entry(k.table.clone()).or_default().push((k, IndexReader::open(path).unwrap()));
+        tables
+            .entry(k.table.clone())
+            .or_default()
+            .push((k, IndexReader::open(path).unwrap()));
     }
     let mut compared = 0;
     for (table, files) in &tables {
@@ -191,9 +230,16 @@ fn check_compaction(ds: &str, before: &str, after: &str) -> usize {
                 .find(|(k, _)| k.starts_with(&prefix))
                 .unwrap_or_else(|| panic!("no compacted file for {prefix}"));
             let want = loki_tsdb::gunzip(&std::fs::read(out_path).unwrap()).unwrap();
-            assert!(bytes == want, "{out_key}: merged bytes differ ({} vs {})", bytes.len(), want.len());
+            assert!(
+                bytes == want,
+                "{out_key}: merged bytes differ ({} vs {})",
+                bytes.len(),
+                want.len()
+            );
             let k = IndexObjectKey::parse("index/", out_key).unwrap();
-            let IndexFileName::Compacted { ts, .. } = k.name else { panic!("{out_key}") };
+            let IndexFileName::Compacted { ts, .. } = k.name else {
+                panic!("{out_key}")
+            };
             assert_eq!(IndexFileName::compacted(ts, &summary), k.name);
             compared += 1;
         }
@@ -203,12 +249,25 @@ fn check_compaction(ds: &str, before: &str, after: &str) -> usize {
 
 #[test]
 fn merging_uploads_reproduces_loki_compacted_files_byte_for_byte() {
-    assert_eq!(check_compaction("basic-snappy", "store", "store-compacted"), 2);
-    assert_eq!(check_compaction("multitenant-gzip", "store", "store-compacted"), 9);
-    assert_eq!(check_compaction("delete-request", "store", "store-compacted"), 4);
+    assert_eq!(
+        check_compaction("basic-snappy", "store", "store-compacted"),
+        2
+    );
+    assert_eq!(
+        check_compaction("multitenant-gzip", "store", "store-compacted"),
+        9
+    );
+    assert_eq!(
+        check_compaction("delete-request", "store", "store-compacted"),
+        4
+    );
     // An upload merged into existing per-tenant files.
     assert_eq!(
-        check_compaction("multitenant-gzip", "store-incremental", "store-incremental-compacted"),
+        check_compaction(
+            "multitenant-gzip",
+            "store-incremental",
+            "store-incremental-compacted"
+        ),
         3
     );
 }

@@ -72,9 +72,11 @@ fn null_is_empty(v: &Value) -> Value {
     match v {
         Value::Null => json!([]),
         Value::Array(a) => Value::Array(a.iter().map(null_is_empty).collect()),
-        Value::Object(o) => {
-            Value::Object(o.iter().map(|(k, v)| (k.clone(), null_is_empty(v))).collect())
-        }
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), null_is_empty(v)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -102,8 +104,15 @@ fn check_queries(r: &IndexReader, exp: &Value) {
             "stats": {"Chunks": n, "KB": kb, "Entries": e},
         }));
     }
-    assert_eq!(json!(got), null_is_empty(&q["results"]), "series_and_stats_in_range");
-    let sharded = r.view().shard_window_refs(Shard::parse("0_of_2").unwrap()).unwrap();
+    assert_eq!(
+        json!(got),
+        null_is_empty(&q["results"]),
+        "series_and_stats_in_range"
+    );
+    let sharded = r
+        .view()
+        .shard_window_refs(Shard::parse("0_of_2").unwrap())
+        .unwrap();
     if let Some(count) = exp.get("sharded_all_postings_0_of_2_count") {
         assert_eq!(count, &json!(sharded.len()));
     } else {
@@ -114,7 +123,10 @@ fn check_queries(r: &IndexReader, exp: &Value) {
 fn check_against_expected(file: &Path, expected: &Path) {
     let exp: Value = serde_json::from_slice(&std::fs::read(expected).unwrap()).unwrap();
     let bytes = std::fs::read(file).unwrap();
-    for r in [IndexReader::from_bytes(bytes.clone()).unwrap(), IndexReader::open(file).unwrap()] {
+    for r in [
+        IndexReader::from_bytes(bytes.clone()).unwrap(),
+        IndexReader::open(file).unwrap(),
+    ] {
         r.verify().unwrap();
         let got = describe(&r);
         let exp_obj = exp.as_object().unwrap();
@@ -125,7 +137,11 @@ fn check_against_expected(file: &Path, expected: &Path) {
                 compared += 1;
             }
         }
-        assert!(compared >= 7, "{}: compared only {compared} fields", file.display());
+        assert!(
+            compared >= 7,
+            "{}: compared only {compared} fields",
+            file.display()
+        );
         if let Some(q) = exp.get("queries") {
             check_queries(&r, q);
         }
@@ -134,11 +150,20 @@ fn check_against_expected(file: &Path, expected: &Path) {
             let s = got["series"].as_array().unwrap();
             let mine: Vec<Value> = s
                 .iter()
-                .map(|x| json!([x["series_ref"], x["fingerprint_hex"], x["labels"]["instance"]]))
+                .map(|x| {
+                    json!([
+                        x["series_ref"],
+                        x["fingerprint_hex"],
+                        x["labels"]["instance"]
+                    ])
+                })
                 .collect();
             assert_eq!(&json!(mine), list);
             assert_eq!(exp["symbols_count"], json!(r.symbols().count()));
-            assert_eq!(exp["postings_offset_table_count"], json!(r.postings_entries().count()));
+            assert_eq!(
+                exp["postings_offset_table_count"],
+                json!(r.postings_entries().count())
+            );
         }
     }
 }
@@ -170,7 +195,13 @@ fn loki_e2e_objects_read_to_their_expected_json() {
     let mut n = 0;
     for exp in std::fs::read_dir(&base).unwrap() {
         let exp = exp.unwrap().path();
-        let Some(name) = exp.file_name().unwrap().to_str().unwrap().strip_suffix(".expected.json") else {
+        let Some(name) = exp
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .strip_suffix(".expected.json")
+        else {
             continue;
         };
         let gz = walk(&base.join("index"))
@@ -212,14 +243,18 @@ fn builder_from_input(input: &Value) -> IndexBuilder {
                 .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned())),
         );
         let fp = u64::from_str_radix(s["fingerprint_hex"].as_str().unwrap(), 16).unwrap();
-        let chunks = s["chunks"].as_array().into_iter().flatten().map(|c| ChunkMeta {
-            min_time: c["min_time"].as_i64().unwrap(),
-            max_time: c["max_time"].as_i64().unwrap(),
-            checksum: c["checksum"].as_u64().unwrap() as u32,
-            kb: c["kb"].as_u64().unwrap() as u32,
-            entries: c["entries"].as_u64().unwrap() as u32,
-            ingested_at: c["ingested_at"].as_i64().unwrap(),
-        });
+        let chunks = s["chunks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| ChunkMeta {
+                min_time: c["min_time"].as_i64().unwrap(),
+                max_time: c["max_time"].as_i64().unwrap(),
+                checksum: c["checksum"].as_u64().unwrap() as u32,
+                kb: c["kb"].as_u64().unwrap() as u32,
+                entries: c["entries"].as_u64().unwrap() as u32,
+                ingested_at: c["ingested_at"].as_i64().unwrap(),
+            });
         b.add_series(labels, fp, chunks);
     }
     b
@@ -286,7 +321,11 @@ fn read_then_write_is_the_identity_on_every_vector() {
         let mut b = IndexBuilder::new(r.version());
         let mut cur = r.series().unwrap();
         while cur.advance().unwrap() {
-            let Series { fingerprint, labels, chunks } = cur.to_series();
+            let Series {
+                fingerprint,
+                labels,
+                chunks,
+            } = cur.to_series();
             b.add_series(labels, fingerprint, chunks);
         }
         let (bytes, summary) = b.build().unwrap();
