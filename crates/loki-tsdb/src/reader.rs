@@ -309,6 +309,8 @@ impl IndexReader {
         if !labels_only {
             decode_chunks(&mut d, self.version, &mut out.chunks)?;
         }
+        out.trailing = d.remaining();
+        out.end = d.offset();
         Ok(())
     }
 
@@ -356,8 +358,25 @@ impl IndexReader {
         for e in &self.postings.entries {
             read_postings(file, e.offset, &mut refs)?;
         }
+        // Every record must be consumed exactly: leftovers mean the version
+        // byte (not covered by any checksum) does not match the records.
+        // V3/V4 zero-chunk records legitimately keep their page-count byte.
         let mut cur = self.series()?;
-        while cur.advance()? {}
+        while cur.advance()? {
+            let raw = &cur.cur;
+            let quirk = self.version != FormatVersion::V2 && raw.chunks.is_empty();
+            if raw.trailing > usize::from(quirk) {
+                return Err(IndexError::invalid(
+                    Section::Series,
+                    raw.end,
+                    "record length",
+                    format!(
+                        "{} bytes left after the chunk list (is the version byte {} right?)",
+                        raw.trailing, self.version
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -369,6 +388,10 @@ pub(crate) struct RawSeries {
     pub(crate) fingerprint: u64,
     pub(crate) labels: Vec<(u32, u32)>,
     pub(crate) chunks: Vec<ChunkMeta>,
+    /// Record bytes left after decoding (only meaningful for full decodes).
+    pub(crate) trailing: usize,
+    /// Absolute offset where decoding stopped.
+    pub(crate) end: usize,
 }
 
 /// Walks a list of series refs, decoding one record at a time into a
