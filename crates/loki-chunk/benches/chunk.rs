@@ -22,7 +22,9 @@ struct Corpus {
 fn corpus_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("LOKI_BENCH_CORPUS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/bench-corpus"));
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/bench-corpus")
+        });
     dir.join("chunks").is_dir().then_some(dir.join("chunks"))
 }
 
@@ -34,7 +36,10 @@ fn load() -> Vec<Corpus> {
     let mut out = Vec::new();
     for codec in ["snappy", "gzip", "zstd", "lz4"] {
         let mut objects = Vec::new();
-        let mut paths: Vec<_> = std::fs::read_dir(dir.join(codec)).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut paths: Vec<_> = std::fs::read_dir(dir.join(codec))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         paths.sort();
         let (mut entries, mut payload) = (0, 0);
         for p in paths {
@@ -44,12 +49,24 @@ fn load() -> Vec<Corpus> {
                 let e = e.unwrap();
                 entries += 1;
                 payload += e.line.len() as u64;
-                payload += e.structured_metadata.iter().map(|(n, v)| (n.len() + v.len()) as u64).sum::<u64>();
+                payload += e
+                    .structured_metadata
+                    .iter()
+                    .map(|(n, v)| (n.len() + v.len()) as u64)
+                    .sum::<u64>();
             }
             objects.push(b);
         }
-        eprintln!("{codec}: {} objects, {entries} entries, {payload} payload bytes", objects.len());
-        out.push(Corpus { codec: codec.to_string(), objects, entries, payload });
+        eprintln!(
+            "{codec}: {} objects, {entries} entries, {payload} payload bytes",
+            objects.len()
+        );
+        out.push(Corpus {
+            codec: codec.to_string(),
+            objects,
+            entries,
+            payload,
+        });
     }
     out
 }
@@ -77,7 +94,11 @@ fn decode(c: &mut Criterion) {
     let mut g = c.benchmark_group("decompress_only");
     for k in &corpus {
         g.throughput(Throughput::Bytes(k.payload));
-        let chunks: Vec<_> = k.objects.iter().map(|o| ChunkObject::decode(o.clone()).unwrap().chunk().unwrap()).collect();
+        let chunks: Vec<_> = k
+            .objects
+            .iter()
+            .map(|o| ChunkObject::decode(o.clone()).unwrap().chunk().unwrap())
+            .collect();
         g.bench_function(&k.codec, |b| {
             b.iter(|| {
                 let mut n = 0usize;
@@ -108,18 +129,29 @@ fn encode(c: &mut Criterion) {
                     .chunk()
                     .unwrap()
                     .entries()
-                    .map(|e| e.map(|e| (e.timestamp_ns, e.line, e.structured_metadata)).unwrap())
+                    .map(|e| {
+                        e.map(|e| (e.timestamp_ns, e.line, e.structured_metadata))
+                            .unwrap()
+                    })
                     .collect();
                 (obj.meta.stream_labels(), obj.meta.tenant.clone(), entries)
             })
             .collect();
-        let encoding = ChunkObject::decode(k.objects[0].clone()).unwrap().chunk().unwrap().encoding();
+        let encoding = ChunkObject::decode(k.objects[0].clone())
+            .unwrap()
+            .chunk()
+            .unwrap()
+            .encoding();
         g.throughput(Throughput::Bytes(k.payload));
         g.bench_function(&k.codec, |b| {
             b.iter(|| {
                 let mut total = 0;
                 for (labels, tenant, entries) in &streams {
-                    let mut w = ChunkWriter::new(WriterOptions { version: FormatVersion::V4, encoding, ..Default::default() });
+                    let mut w = ChunkWriter::new(WriterOptions {
+                        version: FormatVersion::V4,
+                        encoding,
+                        ..Default::default()
+                    });
                     for (ts, line, sm) in entries {
                         w.append(*ts, line, sm).unwrap();
                     }

@@ -108,7 +108,8 @@ impl Encoding {
                 enc.finish().map_err(io)?;
             }
             Encoding::Flate => {
-                let mut enc = flate2::write::DeflateEncoder::new(out, flate2::Compression::default());
+                let mut enc =
+                    flate2::write::DeflateEncoder::new(out, flate2::Compression::default());
                 enc.write_all(input).map_err(io)?;
                 enc.finish().map_err(io)?;
             }
@@ -123,7 +124,8 @@ impl Encoding {
             Encoding::Zstd => {
                 let mut enc = zstd::stream::write::Encoder::new(out, 3).map_err(io)?;
                 enc.include_checksum(true).map_err(io)?;
-                enc.set_pledged_src_size(Some(input.len() as u64)).map_err(io)?;
+                enc.set_pledged_src_size(Some(input.len() as u64))
+                    .map_err(io)?;
                 enc.write_all(input).map_err(io)?;
                 enc.finish().map_err(io)?;
             }
@@ -143,7 +145,9 @@ impl Encoding {
     ///
     /// `size_hint` is a guess of the output size used only to pre-size the buffer.
     pub fn decompress(self, input: &[u8], size_hint: usize) -> Result<Vec<u8>, CodecError> {
-        let cap = size_hint.min(MAX_DECOMPRESSED_LEN).min(input.len().saturating_mul(8) + 1024);
+        let cap = size_hint
+            .min(MAX_DECOMPRESSED_LEN)
+            .min(input.len().saturating_mul(8) + 1024);
         let mut out = Vec::with_capacity(cap);
         let limit = MAX_DECOMPRESSED_LEN as u64 + 1;
         let res = match self {

@@ -96,7 +96,10 @@ impl BlockDecoder {
             let sec = read_uvarint(b, &mut pos).map_err(|e| self.err(start, e.reason().into()))?;
             let sec_end = pos as u64 + sec;
             if sec_end > b.len() as u64 {
-                return Err(self.err(start, format!("metadata of {sec} bytes runs past the block")));
+                return Err(self.err(
+                    start,
+                    format!("metadata of {sec} bytes runs past the block"),
+                ));
             }
             sm_range = (pos, sec_end as usize);
             pos = sec_end as usize;
@@ -123,7 +126,10 @@ impl BlockDecoder {
         let count = read_uvarint(sec, &mut p).map_err(|e| self.err(at, e.reason().into()))?;
         // Each pair takes at least two bytes: a larger count is corrupt, not an allocation.
         if count > (sec.len() / 2) as u64 {
-            return Err(self.err(at, format!("{count} metadata pairs cannot fit in {} bytes", sec.len())));
+            return Err(self.err(
+                at,
+                format!("{count} metadata pairs cannot fit in {} bytes", sec.len()),
+            ));
         }
         let mut pairs = Vec::with_capacity(count as usize);
         for _ in 0..count {

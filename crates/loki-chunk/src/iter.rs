@@ -76,7 +76,11 @@ impl Chunk {
 
     /// Entries within a time range whose line passes `filter`. The filter sees the raw line
     /// before structured metadata is resolved, so rejected lines cost little.
-    pub fn iter_filtered<F: FnMut(&[u8]) -> bool>(&self, opts: IterOptions, filter: F) -> Entries<F> {
+    pub fn iter_filtered<F: FnMut(&[u8]) -> bool>(
+        &self,
+        opts: IterOptions,
+        filter: F,
+    ) -> Entries<F> {
         // Loki skips whole blocks by their recorded bounds; blocks with a bad CRC (lenient
         // parse) are skipped as Loki does.
         let selected: Vec<usize> = self

@@ -66,7 +66,12 @@ impl ChunkKey {
     /// `<tenant>/<fp>:<range>` before.
     pub fn to_key(&self, schema: u32) -> String {
         let sep = if schema >= 12 { '/' } else { ':' };
-        format!("{}/{:x}{sep}{}", self.tenant, self.fingerprint, self.range_segment())
+        format!(
+            "{}/{:x}{sep}{}",
+            self.tenant,
+            self.fingerprint,
+            self.range_segment()
+        )
     }
 
     /// The path a filesystem store uses: v12+ keeps `<tenant>/<fp>/` and base64-encodes the
@@ -115,14 +120,12 @@ impl ChunkKey {
     /// Parses a path relative to a filesystem store root (either encoding), or a plain key.
     pub fn parse_filesystem_path(path: &str) -> Result<ChunkKey> {
         let b64 = base64::engine::general_purpose::STANDARD;
-        let decode = |s: &str| {
-            b64.decode(s)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-        };
+        let decode = |s: &str| b64.decode(s).ok().and_then(|b| String::from_utf8(b).ok());
         match path.rsplit_once('/') {
             Some((dir, last)) => {
-                let last = decode(last).filter(|d| d.contains(':')).unwrap_or_else(|| last.to_string());
+                let last = decode(last)
+                    .filter(|d| d.contains(':'))
+                    .unwrap_or_else(|| last.to_string());
                 ChunkKey::parse(&format!("{dir}/{last}"))
             }
             None => match decode(path) {
@@ -163,15 +166,24 @@ mod tests {
     #[test]
     fn spec_examples() {
         let k = key();
-        assert_eq!(k.to_key(13), "fake/10530763924b4da6/18bcfe56800:18bcfe569f5:16dff7d1");
-        assert_eq!(k.to_key(11), "fake/10530763924b4da6:18bcfe56800:18bcfe569f5:16dff7d1");
+        assert_eq!(
+            k.to_key(13),
+            "fake/10530763924b4da6/18bcfe56800:18bcfe569f5:16dff7d1"
+        );
+        assert_eq!(
+            k.to_key(11),
+            "fake/10530763924b4da6:18bcfe56800:18bcfe569f5:16dff7d1"
+        );
         assert_eq!(
             k.to_filesystem_path(13),
             "fake/10530763924b4da6/MThiY2ZlNTY4MDA6MThiY2ZlNTY5ZjU6MTZkZmY3ZDE="
         );
         for schema in [9, 11, 12, 13, 14] {
             assert_eq!(ChunkKey::parse(&k.to_key(schema)).unwrap(), k);
-            assert_eq!(ChunkKey::parse_filesystem_path(&k.to_filesystem_path(schema)).unwrap(), k);
+            assert_eq!(
+                ChunkKey::parse_filesystem_path(&k.to_filesystem_path(schema)).unwrap(),
+                k
+            );
         }
     }
 
@@ -187,7 +199,14 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "fake", "fake/xyz/1:2:3", "fake/1/2:3", "/1/2:3:4", "fake/1/2:3:100000000"] {
+        for bad in [
+            "",
+            "fake",
+            "fake/xyz/1:2:3",
+            "fake/1/2:3",
+            "/1/2:3:4",
+            "fake/1/2:3:100000000",
+        ] {
             assert!(ChunkKey::parse(bad).is_err(), "{bad}");
         }
     }

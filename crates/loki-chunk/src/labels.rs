@@ -149,17 +149,32 @@ mod tests {
     fn fingerprint_matches_spec_example() {
         let l = Labels::new([("env", "dev"), ("app", "foo")]);
         assert_eq!(l.fingerprint(), 0x1053_0763_924b_4da6);
-        assert_eq!(l.with("__name__", "logs").fingerprint(), 0x1053_0763_924b_4da6);
+        assert_eq!(
+            l.with("__name__", "logs").fingerprint(),
+            0x1053_0763_924b_4da6
+        );
         assert_eq!(l.to_string(), r#"{app="foo", env="dev"}"#);
     }
 
     #[test]
     fn normalisation_examples() {
-        assert_eq!(normalize_metadata_name("http.method").as_deref(), Some("http_method"));
-        assert_eq!(normalize_metadata_name("9lives").as_deref(), Some("key_9lives"));
+        assert_eq!(
+            normalize_metadata_name("http.method").as_deref(),
+            Some("http_method")
+        );
+        assert_eq!(
+            normalize_metadata_name("9lives").as_deref(),
+            Some("key_9lives")
+        );
         assert_eq!(normalize_metadata_name("a__b").as_deref(), Some("a_b"));
-        assert_eq!(normalize_metadata_name("__a.b__").as_deref(), Some("__a_b__"));
-        assert_eq!(normalize_metadata_name("trace_id").as_deref(), Some("trace_id"));
+        assert_eq!(
+            normalize_metadata_name("__a.b__").as_deref(),
+            Some("__a_b__")
+        );
+        assert_eq!(
+            normalize_metadata_name("trace_id").as_deref(),
+            Some("trace_id")
+        );
         assert_eq!(normalize_metadata_name("___"), None);
         assert_eq!(normalize_metadata_name(""), None);
     }

@@ -126,7 +126,8 @@ impl ObjectMeta {
         let raw: Raw =
             serde_json::from_slice(text).map_err(|e| bad(format!("metadata JSON: {e}")))?;
         let time = |field: &str, v: &serde_json::value::RawValue| {
-            parse_json_time(v.get()).ok_or_else(|| bad(format!("{field} is not a time: {}", v.get())))
+            parse_json_time(v.get())
+                .ok_or_else(|| bad(format!("{field} is not a time: {}", v.get())))
         };
         Ok(ObjectMeta {
             tenant: raw.user_id,
@@ -217,13 +218,25 @@ impl ChunkObject {
             if expected == found {
                 Ok(())
             } else {
-                Err(Error::KeyMismatch { field, expected, found })
+                Err(Error::KeyMismatch {
+                    field,
+                    expected,
+                    found,
+                })
             }
         };
         check("tenant", key.tenant.clone(), m.tenant.clone())?;
-        check("fingerprint", format!("{:x}", key.fingerprint), format!("{:x}", m.fingerprint))?;
+        check(
+            "fingerprint",
+            format!("{:x}", key.fingerprint),
+            format!("{:x}", m.fingerprint),
+        )?;
         check("from", key.from_ms.to_string(), m.from_ms.to_string())?;
-        check("through", key.through_ms.to_string(), m.through_ms.to_string())?;
+        check(
+            "through",
+            key.through_ms.to_string(),
+            m.through_ms.to_string(),
+        )?;
         Ok(o)
     }
 
@@ -323,7 +336,10 @@ fn parse_json_time(text: &str) -> Option<i64> {
         return ms.is_finite().then_some(ms as i64);
     }
     let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+    if int.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let secs: i64 = int.parse().ok()?;
@@ -387,6 +403,9 @@ mod tests {
     fn escaping() {
         let mut o = Vec::new();
         json_string(&mut o, "a\"b\\c\nd\u{1}</>&\u{2028}");
-        assert_eq!(String::from_utf8(o).unwrap(), "\"a\\\"b\\\\c\\nd\\u0001</>&\u{2028}\"");
+        assert_eq!(
+            String::from_utf8(o).unwrap(),
+            "\"a\\\"b\\\\c\\nd\\u0001</>&\u{2028}\""
+        );
     }
 }

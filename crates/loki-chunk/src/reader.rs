@@ -170,9 +170,10 @@ impl Chunk {
 
     /// Decompresses block `i` into its raw entry stream.
     pub fn block_bytes(&self, i: usize) -> Result<Bytes> {
-        let meta = self.blocks.get(i).ok_or_else(|| {
-            Error::malformed(Section::Block(i), 0, "no such block in this chunk")
-        })?;
+        let meta = self
+            .blocks
+            .get(i)
+            .ok_or_else(|| Error::malformed(Section::Block(i), 0, "no such block in this chunk"))?;
         let raw = self.data.slice(meta.offset..meta.offset + meta.len);
         if self.encoding == Encoding::None {
             return Ok(raw);
@@ -205,13 +206,18 @@ fn read_trailer(
         return Err(Error::malformed(
             Section::Trailer,
             n,
-            format!("chunk is {n} bytes, too short for a v{} trailer", version.as_u8()),
+            format!(
+                "chunk is {n} bytes, too short for a v{} trailer",
+                version.as_u8()
+            ),
         ));
     }
     let body_end = n - trailer;
     // A section must lie between the header and the trailer, followed by its CRC.
     let section = |off: u64, len: u64, what: Section, at: usize| -> Result<(usize, usize)> {
-        let end = off.checked_add(len).and_then(|e| e.checked_add(CRC_LEN as u64));
+        let end = off
+            .checked_add(len)
+            .and_then(|e| e.checked_add(CRC_LEN as u64));
         match end {
             Some(end) if off >= header_len as u64 && end <= body_end as u64 => {
                 Ok((off as usize, len as usize))
@@ -226,14 +232,25 @@ fn read_trailer(
     if version == FormatVersion::V4 {
         let t = n - TRAILER_V4;
         let sym = section(be64(b, t + 8), be64(b, t), Section::Symbols, t)?;
-        let metas = section(be64(b, t + 24), be64(b, t + 16), Section::BlockMetas, t + 16)?;
+        let metas = section(
+            be64(b, t + 24),
+            be64(b, t + 16),
+            Section::BlockMetas,
+            t + 16,
+        )?;
         Ok((metas.0, metas.1, Some(sym)))
     } else {
         let t = n - TRAILER_V1;
         let off = be64(b, t);
-        let len = (t as u64 - CRC_LEN as u64).checked_sub(off).ok_or_else(|| {
-            Error::malformed(Section::Trailer, t, format!("metas offset {off} past the end"))
-        })?;
+        let len = (t as u64 - CRC_LEN as u64)
+            .checked_sub(off)
+            .ok_or_else(|| {
+                Error::malformed(
+                    Section::Trailer,
+                    t,
+                    format!("metas offset {off} past the end"),
+                )
+            })?;
         let metas = section(off, len, Section::BlockMetas, t)?;
         Ok((metas.0, metas.1, None))
     }
@@ -266,12 +283,23 @@ fn parse_metas(
     verify: Verify,
 ) -> Result<Vec<BlockMeta>> {
     let mut pos = 0usize;
-    let bad = |pos: usize, reason: &str| Error::malformed(Section::BlockMetas, metas_off + pos, reason);
+    let bad =
+        |pos: usize, reason: &str| Error::malformed(Section::BlockMetas, metas_off + pos, reason);
     let count = read_uvarint(metas, &mut pos).map_err(|e| bad(pos, e.reason()))?;
     // Each meta takes at least 5 (v1/v2) or 6 bytes: a larger count cannot be real.
-    let min_meta = if version.has_uncompressed_size() { 6 } else { 5 };
+    let min_meta = if version.has_uncompressed_size() {
+        6
+    } else {
+        5
+    };
     if count > (metas.len() / min_meta) as u64 {
-        return Err(bad(0, &format!("block count {count} exceeds what {} bytes can hold", metas.len())));
+        return Err(bad(
+            0,
+            &format!(
+                "block count {count} exceeds what {} bytes can hold",
+                metas.len()
+            ),
+        ));
     }
     let mut blocks = Vec::with_capacity(count as usize);
     // Blocks must end before the metas section.
@@ -364,7 +392,10 @@ fn parse_symbols(data: &Bytes, off: usize, len: usize, encoding: Encoding) -> Re
     if n > plain.len() as u64 {
         return Err(bad(
             0,
-            format!("symbol count {n} exceeds the {} bytes of the table", plain.len()),
+            format!(
+                "symbol count {n} exceeds the {} bytes of the table",
+                plain.len()
+            ),
         ));
     }
     let mut symbols = Vec::with_capacity(n as usize);
@@ -372,9 +403,14 @@ fn parse_symbols(data: &Bytes, off: usize, len: usize, encoding: Encoding) -> Re
     for i in 0..n {
         let l = read_uvarint(&plain, &mut p)
             .map_err(|e| bad(pos, format!("symbol {i}: {}", e.reason())))?;
-        let end = (p as u64).checked_add(l).filter(|&e| e <= plain.len() as u64);
+        let end = (p as u64)
+            .checked_add(l)
+            .filter(|&e| e <= plain.len() as u64);
         let Some(end) = end else {
-            return Err(bad(pos, format!("symbol {i} of length {l} runs past the table")));
+            return Err(bad(
+                pos,
+                format!("symbol {i} of length {l} runs past the table"),
+            ));
         };
         symbols.push(plain.slice(p..end as usize));
         p = end as usize;

@@ -97,7 +97,10 @@ mod tests {
     #[test]
     fn rejects_overlong_and_truncated() {
         let mut pos = 0;
-        assert_eq!(read_uvarint(&[0x80, 0x80], &mut pos), Err(VarintError::Truncated));
+        assert_eq!(
+            read_uvarint(&[0x80, 0x80], &mut pos),
+            Err(VarintError::Truncated)
+        );
         let eleven = [0xffu8; 11];
         assert_eq!(read_uvarint(&eleven, &mut pos), Err(VarintError::Overflow));
         let mut ten = [0xffu8; 10];

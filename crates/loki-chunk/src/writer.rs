@@ -171,7 +171,11 @@ impl ChunkWriter {
 
     /// Loki's chunk-full test (`SpaceFor`): whether the entry still fits under the target
     /// size, counting cut blocks compressed and the head and symbols uncompressed.
-    pub fn has_space_for<N: AsRef<[u8]>, V: AsRef<[u8]>>(&self, line: &[u8], metadata: &[(N, V)]) -> bool {
+    pub fn has_space_for<N: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &self,
+        line: &[u8],
+        metadata: &[(N, V)],
+    ) -> bool {
         if self.opts.target_size == 0 {
             return self.blocks.len() < MAX_BLOCKS_WITHOUT_TARGET;
         }
@@ -179,7 +183,8 @@ impl ChunkWriter {
             .iter()
             .map(|(n, v)| n.as_ref().len() + v.as_ref().len())
             .sum();
-        let projected = self.symbols.raw_bytes + self.compressed_bytes + self.head.size + line.len() + sm;
+        let projected =
+            self.symbols.raw_bytes + self.compressed_bytes + self.head.size + line.len() + sm;
         projected < self.opts.target_size
     }
 
@@ -194,7 +199,9 @@ impl ChunkWriter {
         let line_len = u32::try_from(line.len())
             .ok()
             .filter(|&l| u64::from(l) < crate::format::MAX_LINE_LEN)
-            .ok_or_else(|| Error::InvalidInput(format!("line of {} bytes is too long", line.len())))?;
+            .ok_or_else(|| {
+                Error::InvalidInput(format!("line of {} bytes is too long", line.len()))
+            })?;
         let sm_start = self.head.metadata.len();
         let mut pairs = 0usize;
         if self.opts.version.has_structured_metadata() && !metadata.is_empty() {
@@ -266,7 +273,11 @@ impl ChunkWriter {
             if with_sm {
                 let refs = self.head.refs(e);
                 let count = (refs.len() / 2) as u64;
-                let sec_len = uvarint_len(count) + refs.iter().map(|&r| uvarint_len(u64::from(r))).sum::<usize>();
+                let sec_len = uvarint_len(count)
+                    + refs
+                        .iter()
+                        .map(|&r| uvarint_len(u64::from(r)))
+                        .sum::<usize>();
                 put_uvarint(raw, sec_len as u64);
                 put_uvarint(raw, count);
                 for &r in refs {
@@ -310,9 +321,13 @@ impl ChunkWriter {
         let old_symbols = std::mem::take(&mut self.symbols);
         let mut entries: Vec<(i64, Bytes, Vec<(Bytes, Bytes)>)> = Vec::new();
         for (i, b) in old.iter().enumerate() {
-            let raw = self.opts.encoding.decompress(&b.compressed, b.uncompressed_size).map_err(|e| {
-                Error::InvalidInput(format!("re-reading block {i} during reorder: {}", e.0))
-            })?;
+            let raw = self
+                .opts
+                .encoding
+                .decompress(&b.compressed, b.uncompressed_size)
+                .map_err(|e| {
+                    Error::InvalidInput(format!("re-reading block {i} during reorder: {}", e.0))
+                })?;
             let mut dec = crate::entry::BlockDecoder::new(
                 Bytes::from(raw),
                 self.opts.version.has_structured_metadata(),
@@ -351,7 +366,11 @@ impl ChunkWriter {
     /// ingester does before every flush).
     pub fn to_bytes(&self) -> Result<Bytes> {
         let v = self.opts.version;
-        let total: usize = self.blocks.iter().map(|b| b.compressed.len() + CRC_LEN + 24).sum();
+        let total: usize = self
+            .blocks
+            .iter()
+            .map(|b| b.compressed.len() + CRC_LEN + 24)
+            .sum();
         let mut out = Vec::with_capacity(total + 64 + self.symbols.raw_bytes);
         out.extend_from_slice(&MAGIC.to_be_bytes());
         out.push(v.as_u8());

@@ -13,11 +13,15 @@ fn dir() -> PathBuf {
 
 #[test]
 fn decode_and_reencode_match_loki() {
-    let manifest: Value = serde_json::from_str(&std::fs::read_to_string(dir().join("manifest.json")).unwrap()).unwrap();
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir().join("manifest.json")).unwrap())
+            .unwrap();
     let mut checked = 0;
     for rec in manifest["chunks"].as_array().unwrap() {
         let file = rec["file"].as_str().unwrap();
-        let Ok(bytes) = std::fs::read(dir().join(file)) else { continue };
+        let Ok(bytes) = std::fs::read(dir().join(file)) else {
+            continue;
+        };
         let obj = ChunkObject::decode(bytes).unwrap();
         assert_eq!(obj.key().to_key(13), rec["object_key"].as_str().unwrap());
         let chunk = obj.chunk().unwrap();
@@ -40,8 +44,16 @@ fn decode_and_reencode_match_loki() {
             }
             entries.push(e);
         }
-        assert_eq!(entries.len() as u64, rec["entries"].as_u64().unwrap(), "{file}");
-        assert_eq!(hex::encode(h.finalize()), rec["entries_sha256"].as_str().unwrap(), "{file}");
+        assert_eq!(
+            entries.len() as u64,
+            rec["entries"].as_u64().unwrap(),
+            "{file}"
+        );
+        assert_eq!(
+            hex::encode(h.finalize()),
+            rec["entries_sha256"].as_str().unwrap(),
+            "{file}"
+        );
 
         // Re-append as the ingester does: ask for space first, then append.
         let mut w = ChunkWriter::new(WriterOptions {
@@ -54,7 +66,8 @@ fn decode_and_reencode_match_loki() {
             if full_at.is_none() && !w.has_space_for(&e.line, &e.structured_metadata) {
                 full_at = Some(i);
             }
-            w.append(e.timestamp_ns, &e.line, &e.structured_metadata).unwrap();
+            w.append(e.timestamp_ns, &e.line, &e.structured_metadata)
+                .unwrap();
         }
         // The chunk-full test counts compressed block bytes. Our snappy, gzip and zstd blocks
         // come out no larger than Go's here; lz4_flex compresses slightly worse than Go's
@@ -63,18 +76,36 @@ fn decode_and_reencode_match_loki() {
         if let Some(i) = full_at {
             let lost = entries.len() - i;
             eprintln!("{file}: full {lost} entries before Loki's chunk was");
-            assert!(chunk.encoding() == loki_chunk::Encoding::Lz4_4M && lost * 10 < entries.len(), "{file}: full at {i} of {}", entries.len());
+            assert!(
+                chunk.encoding() == loki_chunk::Encoding::Lz4_4M && lost * 10 < entries.len(),
+                "{file}: full at {i} of {}",
+                entries.len()
+            );
         }
         let ours = Chunk::parse(w.finish().unwrap()).unwrap();
         assert_eq!(ours.symbols(), chunk.symbols(), "{file}");
         assert_eq!(ours.blocks().len(), chunk.blocks().len(), "{file}");
         for (i, (a, b)) in ours.blocks().iter().zip(chunk.blocks()).enumerate() {
             assert_eq!(
-                (a.num_entries, a.min_time_ns, a.max_time_ns, a.uncompressed_size),
-                (b.num_entries, b.min_time_ns, b.max_time_ns, b.uncompressed_size),
+                (
+                    a.num_entries,
+                    a.min_time_ns,
+                    a.max_time_ns,
+                    a.uncompressed_size
+                ),
+                (
+                    b.num_entries,
+                    b.min_time_ns,
+                    b.max_time_ns,
+                    b.uncompressed_size
+                ),
                 "{file} block {i}"
             );
-            assert_eq!(ours.block_bytes(i).unwrap(), chunk.block_bytes(i).unwrap(), "{file} block {i}");
+            assert_eq!(
+                ours.block_bytes(i).unwrap(),
+                chunk.block_bytes(i).unwrap(),
+                "{file} block {i}"
+            );
         }
         checked += 1;
     }

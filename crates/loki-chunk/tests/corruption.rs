@@ -4,7 +4,12 @@ use std::path::PathBuf;
 use loki_chunk::{Chunk, ChunkObject, Error, Section, Verify};
 
 fn vector(name: &str) -> Vec<u8> {
-    std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/chunk/vectors").join(name)).unwrap()
+    std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/chunk/vectors")
+            .join(name),
+    )
+    .unwrap()
 }
 
 /// Parses and reads every entry; the first error, if any.
@@ -34,7 +39,10 @@ fn truncation_at_every_offset_is_an_error() {
     for name in SMALL.iter().chain(&["v4_none_multiblock.chunk"]) {
         let b = vector(name);
         for len in 0..b.len() {
-            assert!(read_all(&b[..len]).is_err(), "{name} truncated to {len} read fine");
+            assert!(
+                read_all(&b[..len]).is_err(),
+                "{name} truncated to {len} read fine"
+            );
         }
     }
     let obj = vector("v4_snappy.object");
@@ -56,9 +64,20 @@ fn every_single_byte_flip_is_caught_or_harmless() {
                 // Parsing and reading must not panic; a flip that goes unnoticed must not change
                 // what is read (none do in practice: every byte is under a CRC or a length).
                 if let Ok(n) = read_all(&c) {
-                    assert_eq!(n, good, "{name}: flip at {i} changed the entry count silently");
-                    let a: Vec<_> = Chunk::parse(c.clone()).unwrap().entries().map(|e| e.unwrap()).collect();
-                    let o: Vec<_> = Chunk::parse(b.clone()).unwrap().entries().map(|e| e.unwrap()).collect();
+                    assert_eq!(
+                        n, good,
+                        "{name}: flip at {i} changed the entry count silently"
+                    );
+                    let a: Vec<_> = Chunk::parse(c.clone())
+                        .unwrap()
+                        .entries()
+                        .map(|e| e.unwrap())
+                        .collect();
+                    let o: Vec<_> = Chunk::parse(b.clone())
+                        .unwrap()
+                        .entries()
+                        .map(|e| e.unwrap())
+                        .collect();
                     assert_eq!(a, o, "{name}: flip at {i} changed entries silently");
                 }
             }
@@ -73,7 +92,11 @@ fn bad_block_crc_names_the_block_and_lenient_mode_skips_it() {
     let second = chunk.blocks()[1].clone();
     b[second.offset + 2] ^= 0x20;
     match Chunk::parse(b.clone()) {
-        Err(Error::Checksum { section: Section::Block(1), offset, .. }) => assert_eq!(offset, second.offset + second.len),
+        Err(Error::Checksum {
+            section: Section::Block(1),
+            offset,
+            ..
+        }) => assert_eq!(offset, second.offset + second.len),
         other => panic!("{other:?}"),
     }
     let lenient = Chunk::parse_with(b, Verify::Lenient).unwrap();
@@ -86,12 +109,31 @@ fn metas_and_symbols_checksums_are_reported() {
     let b = vector("v4_none.chunk");
     let mut c = b.clone();
     c[110] ^= 1; // in the metas
-    assert!(matches!(Chunk::parse(c), Err(Error::Checksum { section: Section::BlockMetas, offset: 132, .. })));
+    assert!(matches!(
+        Chunk::parse(c),
+        Err(Error::Checksum {
+            section: Section::BlockMetas,
+            offset: 132,
+            ..
+        })
+    ));
     let mut c = b.clone();
     c[10] ^= 1; // in the symbols
     let e = Chunk::parse_with(c, Verify::Lenient).unwrap_err();
-    assert!(matches!(e, Error::Checksum { section: Section::Symbols, offset: 34, .. }), "{e}");
-    assert!(e.to_string().contains("symbols section checksum mismatch at offset 34"));
+    assert!(
+        matches!(
+            e,
+            Error::Checksum {
+                section: Section::Symbols,
+                offset: 34,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e
+        .to_string()
+        .contains("symbols section checksum mismatch at offset 34"));
 }
 
 /// Rewrites a section and fixes its CRC, to reach the parser behind the checksum.
@@ -128,18 +170,36 @@ fn huge_length_fields_do_not_allocate() {
     block.truncate(67);
     let c = with_section(b, 38, 67, &block);
     let e = read_all(&c).unwrap_err();
-    assert!(matches!(e, Error::Malformed { section: Section::Block(0), .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            Error::Malformed {
+                section: Section::Block(0),
+                ..
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[test]
 fn unknown_codecs_and_versions_are_errors() {
     let mut b = vector("v4_none.chunk");
     b[5] = 2;
-    assert!(matches!(Chunk::parse(b.clone()), Err(Error::UnknownEncoding(2))));
+    assert!(matches!(
+        Chunk::parse(b.clone()),
+        Err(Error::UnknownEncoding(2))
+    ));
     b[5] = 10;
-    assert!(matches!(Chunk::parse(b.clone()), Err(Error::UnknownEncoding(10))));
+    assert!(matches!(
+        Chunk::parse(b.clone()),
+        Err(Error::UnknownEncoding(10))
+    ));
     b[4] = 5;
-    assert!(matches!(Chunk::parse(b.clone()), Err(Error::UnsupportedVersion(5))));
+    assert!(matches!(
+        Chunk::parse(b.clone()),
+        Err(Error::UnsupportedVersion(5))
+    ));
     b[0] = 0;
     assert!(matches!(Chunk::parse(b), Err(Error::BadMagic { .. })));
 }

@@ -11,7 +11,13 @@ fn golden() -> PathBuf {
 }
 
 /// (tenant, labels, ts, line, structured metadata), comparable and hashable.
-type Row = (String, BTreeMap<String, String>, i64, String, BTreeMap<String, String>);
+type Row = (
+    String,
+    BTreeMap<String, String>,
+    i64,
+    String,
+    BTreeMap<String, String>,
+);
 
 fn store_roots() -> Vec<PathBuf> {
     let mut roots = Vec::new();
@@ -62,7 +68,9 @@ fn decode_store(root: &Path) -> BTreeSet<Row> {
         // Loki's fetch-time checks: object CRC == key checksum, metadata == key.
         let obj = ChunkObject::decode_with_key(bytes, &key)
             .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        let chunk = obj.chunk().unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let chunk = obj
+            .chunk()
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         assert!(chunk.checksums_ok());
         let labels: BTreeMap<String, String> = obj
             .meta
@@ -70,7 +78,11 @@ fn decode_store(root: &Path) -> BTreeSet<Row> {
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect();
-        assert_eq!(obj.meta.stream_labels().fingerprint(), key.fingerprint, "{rel}");
+        assert_eq!(
+            obj.meta.stream_labels().fingerprint(),
+            key.fingerprint,
+            "{rel}"
+        );
         let (from, through) = (chunk.min_time_ns().unwrap(), chunk.max_time_ns().unwrap());
         assert_eq!(loki_chunk::ns_to_ms_floor(from), key.from_ms, "{rel}");
         assert_eq!(loki_chunk::ns_to_ms_ceil(through), key.through_ms, "{rel}");
@@ -81,7 +93,13 @@ fn decode_store(root: &Path) -> BTreeSet<Row> {
                 .iter()
                 .map(|(n, v)| (utf8(n), utf8(v)))
                 .collect();
-            rows.insert((obj.meta.tenant.clone(), labels.clone(), e.timestamp_ns, utf8(&e.line), sm));
+            rows.insert((
+                obj.meta.tenant.clone(),
+                labels.clone(),
+                e.timestamp_ns,
+                utf8(&e.line),
+                sm,
+            ));
         }
     }
     rows
@@ -136,10 +154,13 @@ fn each_store_holds_exactly_the_pushed_entries() {
         }
         let dataset = root.parent().unwrap();
         // The codecs dataset shares one inputs file among its per-codec stores.
-        let input = [dataset.join("inputs.jsonl"), dataset.parent().unwrap().join("inputs.jsonl")]
-            .into_iter()
-            .find(|p| p.exists())
-            .unwrap();
+        let input = [
+            dataset.join("inputs.jsonl"),
+            dataset.parent().unwrap().join("inputs.jsonl"),
+        ]
+        .into_iter()
+        .find(|p| p.exists())
+        .unwrap();
         let want = inputs(&input);
         let got = decode_store(&root);
         let missing: Vec<_> = want.difference(&got).take(3).collect();

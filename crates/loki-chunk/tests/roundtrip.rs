@@ -1,5 +1,8 @@
 //! Property tests: whatever is appended is read back, for every codec and both versions.
-use loki_chunk::{Appended, Chunk, ChunkObject, ChunkWriter, Direction, Encoding, FormatVersion, IterOptions, Labels, ObjectMeta, WriterOptions};
+use loki_chunk::{
+    Appended, Chunk, ChunkObject, ChunkWriter, Direction, Encoding, FormatVersion, IterOptions,
+    Labels, ObjectMeta, WriterOptions,
+};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -34,7 +37,11 @@ fn options() -> impl Strategy<Value = WriterOptions> {
         prop_oneof![Just(262_144usize), 16usize..4096],
     )
         .prop_map(|(encoding, v4, block_size)| WriterOptions {
-            version: if v4 { FormatVersion::V4 } else { FormatVersion::V3 },
+            version: if v4 {
+                FormatVersion::V4
+            } else {
+                FormatVersion::V3
+            },
             encoding,
             block_size,
             target_size: 1_572_864,
@@ -48,7 +55,9 @@ fn expected(opts: &WriterOptions, kept: &[In]) -> Vec<Row> {
         .iter()
         .map(|e| {
             let sm = if opts.version == FormatVersion::V4 {
-                e.sm.iter().map(|(n, v)| (n.clone().into_bytes(), v.clone().into_bytes())).collect()
+                e.sm.iter()
+                    .map(|(n, v)| (n.clone().into_bytes(), v.clone().into_bytes()))
+                    .collect()
             } else {
                 Vec::new()
             };
@@ -152,12 +161,25 @@ proptest! {
 
 #[test]
 fn duplicates_only_dropped_within_the_head() {
-    let mut w = ChunkWriter::new(WriterOptions { encoding: Encoding::None, block_size: 10, ..Default::default() });
-    assert_eq!(w.append(1, b"0123456789", &[("a", "b")]).unwrap(), Appended::Stored);
+    let mut w = ChunkWriter::new(WriterOptions {
+        encoding: Encoding::None,
+        block_size: 10,
+        ..Default::default()
+    });
+    assert_eq!(
+        w.append(1, b"0123456789", &[("a", "b")]).unwrap(),
+        Appended::Stored
+    );
     // The twin was cut into a block already: kept, as in Loki.
-    assert_eq!(w.append(1, b"0123456789", &[("a", "b")]).unwrap(), Appended::Stored);
+    assert_eq!(
+        w.append(1, b"0123456789", &[("a", "b")]).unwrap(),
+        Appended::Stored
+    );
     assert_eq!(w.append(2, b"x", &[("a", "b")]).unwrap(), Appended::Stored);
-    assert_eq!(w.append(2, b"x", &[("a", "b")]).unwrap(), Appended::Duplicate);
+    assert_eq!(
+        w.append(2, b"x", &[("a", "b")]).unwrap(),
+        Appended::Duplicate
+    );
     // Different metadata is a different entry.
     assert_eq!(w.append(2, b"x", &[("a", "c")]).unwrap(), Appended::Stored);
     let chunk = Chunk::parse(w.finish().unwrap()).unwrap();
@@ -166,7 +188,12 @@ fn duplicates_only_dropped_within_the_head() {
 
 #[test]
 fn chunk_full_follows_the_target_size() {
-    let mut w = ChunkWriter::new(WriterOptions { encoding: Encoding::None, block_size: 100, target_size: 1000, ..Default::default() });
+    let mut w = ChunkWriter::new(WriterOptions {
+        encoding: Encoding::None,
+        block_size: 100,
+        target_size: 1000,
+        ..Default::default()
+    });
     let line = [b'a'; 50];
     let mut n = 0;
     while w.has_space_for(&line, &[] as &[(&str, &str)]) {
@@ -177,7 +204,11 @@ fn chunk_full_follows_the_target_size() {
     let bytes = w.finish().unwrap();
     assert!(n >= 15 && n < 20, "{n}");
     assert!(bytes.len() < 1200);
-    let mut w = ChunkWriter::new(WriterOptions { target_size: 0, block_size: 10, ..Default::default() });
+    let mut w = ChunkWriter::new(WriterOptions {
+        target_size: 0,
+        block_size: 10,
+        ..Default::default()
+    });
     let mut n = 0;
     while w.has_space_for(b"0123456789", &[] as &[(&str, &str)]) {
         w.append(n, b"0123456789", &[] as &[(&str, &str)]).unwrap();

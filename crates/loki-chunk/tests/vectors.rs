@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use loki_chunk::{Chunk, ChunkKey, ChunkObject, ChunkWriter, Encoding, FormatVersion, Labels, ObjectMeta, WriterOptions};
+use loki_chunk::{
+    Chunk, ChunkKey, ChunkObject, ChunkWriter, Encoding, FormatVersion, Labels, ObjectMeta,
+    WriterOptions,
+};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -26,11 +29,20 @@ fn expected_entries(v: &Value) -> Vec<(i64, String, Pairs)> {
             let sm = match &e["structured_metadata"] {
                 Value::Array(a) => a
                     .iter()
-                    .map(|p| (p["name"].as_str().unwrap().to_string(), p["value"].as_str().unwrap().to_string()))
+                    .map(|p| {
+                        (
+                            p["name"].as_str().unwrap().to_string(),
+                            p["value"].as_str().unwrap().to_string(),
+                        )
+                    })
                     .collect(),
                 _ => Vec::new(),
             };
-            (e["ts_ns"].as_i64().unwrap(), e["line"].as_str().unwrap().to_string(), sm)
+            (
+                e["ts_ns"].as_i64().unwrap(),
+                e["line"].as_str().unwrap().to_string(),
+                sm,
+            )
         })
         .collect()
 }
@@ -43,9 +55,18 @@ fn decoded(chunk: &Chunk) -> Vec<(i64, String, Pairs)> {
             let sm = e
                 .structured_metadata
                 .iter()
-                .map(|(n, v)| (String::from_utf8(n.to_vec()).unwrap(), String::from_utf8(v.to_vec()).unwrap()))
+                .map(|(n, v)| {
+                    (
+                        String::from_utf8(n.to_vec()).unwrap(),
+                        String::from_utf8(v.to_vec()).unwrap(),
+                    )
+                })
                 .collect();
-            (e.timestamp_ns, String::from_utf8(e.line.to_vec()).unwrap(), sm)
+            (
+                e.timestamp_ns,
+                String::from_utf8(e.line.to_vec()).unwrap(),
+                sm,
+            )
         })
         .collect()
 }
@@ -53,7 +74,11 @@ fn decoded(chunk: &Chunk) -> Vec<(i64, String, Pairs)> {
 fn check_decoded(rec: &Value, chunk: &Chunk) {
     let file = rec["file"].as_str().unwrap();
     let got = decoded(chunk);
-    assert_eq!(got.len() as u64, rec["decoded_entry_count"].as_u64().unwrap(), "{file}");
+    assert_eq!(
+        got.len() as u64,
+        rec["decoded_entry_count"].as_u64().unwrap(),
+        "{file}"
+    );
     if let Some(sha) = rec.get("decoded_entries_sha256").and_then(Value::as_str) {
         let mut h = Sha256::new();
         for (ts, line, _) in &got {
@@ -66,13 +91,20 @@ fn check_decoded(rec: &Value, chunk: &Chunk) {
     let blocks = rec["blocks"].as_array().unwrap();
     assert_eq!(chunk.blocks().len(), blocks.len(), "{file}");
     for (b, want) in chunk.blocks().iter().zip(blocks) {
-        assert_eq!(b.num_entries, want["num_entries"].as_u64().unwrap(), "{file}");
+        assert_eq!(
+            b.num_entries,
+            want["num_entries"].as_u64().unwrap(),
+            "{file}"
+        );
         assert_eq!(b.min_time_ns, want["mint_ns"].as_i64().unwrap(), "{file}");
         assert_eq!(b.max_time_ns, want["maxt_ns"].as_i64().unwrap(), "{file}");
         assert_eq!(b.offset as u64, want["offset"].as_u64().unwrap(), "{file}");
         assert!(b.crc_ok);
     }
-    assert_eq!(chunk.version().as_u8() as u64, rec["format_version"].as_u64().unwrap());
+    assert_eq!(
+        chunk.version().as_u8() as u64,
+        rec["format_version"].as_u64().unwrap()
+    );
     assert_eq!(chunk.encoding().name(), rec["codec"].as_str().unwrap());
 }
 
@@ -113,18 +145,31 @@ fn every_vector_decodes_to_lokis_output() {
             "object" => {
                 let bytes = std::fs::read(&path).unwrap();
                 let obj = ChunkObject::decode(bytes.clone()).unwrap();
-                assert_eq!(format!("{:08x}", obj.checksum).trim_start_matches('0'), rec["checksum_hex"].as_str().unwrap());
+                assert_eq!(
+                    format!("{:08x}", obj.checksum).trim_start_matches('0'),
+                    rec["checksum_hex"].as_str().unwrap()
+                );
                 let key = obj.key();
                 assert_eq!(key.to_key(13), rec["object_key_v13"].as_str().unwrap());
                 assert_eq!(key.to_key(11), rec["object_key_v11"].as_str().unwrap());
-                assert_eq!(key.to_filesystem_path(13), rec["object_key_v13_filesystem"].as_str().unwrap());
+                assert_eq!(
+                    key.to_filesystem_path(13),
+                    rec["object_key_v13_filesystem"].as_str().unwrap()
+                );
                 if let Some(fs11) = rec.get("object_key_v11_filesystem").and_then(Value::as_str) {
                     assert_eq!(key.to_filesystem_path(11), fs11);
                 }
-                assert_eq!(format!("{:x}", obj.meta.fingerprint), rec["fingerprint_hex"].as_str().unwrap());
+                assert_eq!(
+                    format!("{:x}", obj.meta.fingerprint),
+                    rec["fingerprint_hex"].as_str().unwrap()
+                );
                 assert_eq!(obj.meta.from_ms, rec["from_ms"].as_i64().unwrap());
                 assert_eq!(obj.meta.through_ms, rec["through_ms"].as_i64().unwrap());
-                assert_eq!(obj.meta.to_json(), rec["metadata_json"].as_str().unwrap().as_bytes(), "{file}");
+                assert_eq!(
+                    obj.meta.to_json(),
+                    rec["metadata_json"].as_str().unwrap().as_bytes(),
+                    "{file}"
+                );
                 // Loki's own checks when fetching by key pass.
                 let parsed_key = ChunkKey::parse(rec["object_key_v13"].as_str().unwrap()).unwrap();
                 ChunkObject::decode_with_key(bytes.clone(), &parsed_key).unwrap();
@@ -160,7 +205,11 @@ fn writer_reproduces_every_vector() {
         let ours_bytes = rewrite(&rec, &theirs);
         let ours = Chunk::parse(ours_bytes.clone()).unwrap();
         if theirs.encoding() == Encoding::None {
-            assert_eq!(ours_bytes[..], original[..], "{file} must re-encode byte-identically");
+            assert_eq!(
+                ours_bytes[..],
+                original[..],
+                "{file} must re-encode byte-identically"
+            );
             identical += 1;
         }
         // Whatever the codec: same symbols, same block metas, same decompressed blocks.
@@ -168,22 +217,50 @@ fn writer_reproduces_every_vector() {
         assert_eq!(ours.blocks().len(), theirs.blocks().len(), "{file}");
         for (i, (a, b)) in ours.blocks().iter().zip(theirs.blocks()).enumerate() {
             assert_eq!(
-                (a.num_entries, a.min_time_ns, a.max_time_ns, a.uncompressed_size),
-                (b.num_entries, b.min_time_ns, b.max_time_ns, b.uncompressed_size),
+                (
+                    a.num_entries,
+                    a.min_time_ns,
+                    a.max_time_ns,
+                    a.uncompressed_size
+                ),
+                (
+                    b.num_entries,
+                    b.min_time_ns,
+                    b.max_time_ns,
+                    b.uncompressed_size
+                ),
                 "{file} block {i}"
             );
-            assert_eq!(ours.block_bytes(i).unwrap(), theirs.block_bytes(i).unwrap(), "{file} block {i}");
+            assert_eq!(
+                ours.block_bytes(i).unwrap(),
+                theirs.block_bytes(i).unwrap(),
+                "{file} block {i}"
+            );
         }
     }
-    assert_eq!(identical, 5, "v4_none, _nosm, _big, _multiblock and v3_none");
+    assert_eq!(
+        identical, 5,
+        "v4_none, _nosm, _big, _multiblock and v3_none"
+    );
 }
 
 #[test]
 fn object_for_stream_matches_loki_metadata() {
     let stream = Labels::new([("app", "foo"), ("env", "dev")]);
-    let meta = ObjectMeta::for_stream("fake", &stream, 1_700_000_000_000_000_000, 1_700_000_000_500_000_123);
+    let meta = ObjectMeta::for_stream(
+        "fake",
+        &stream,
+        1_700_000_000_000_000_000,
+        1_700_000_000_500_000_123,
+    );
     let chunk = std::fs::read(dir().join("v4_none.chunk")).unwrap();
     let obj = ChunkObject::encode(&meta, &chunk).unwrap();
-    assert_eq!(obj.object_bytes()[..], std::fs::read(dir().join("v4_none.object")).unwrap()[..]);
-    assert_eq!(obj.key().to_key(13), "fake/10530763924b4da6/18bcfe56800:18bcfe569f5:16dff7d1");
+    assert_eq!(
+        obj.object_bytes()[..],
+        std::fs::read(dir().join("v4_none.object")).unwrap()[..]
+    );
+    assert_eq!(
+        obj.key().to_key(13),
+        "fake/10530763924b4da6/18bcfe56800:18bcfe569f5:16dff7d1"
+    );
 }

@@ -55,7 +55,8 @@ fn decode(path: &Path) -> Result<Decoded> {
         let base = obj.chunk_offset();
         (Some(obj.clone()), obj.chunk_bytes(), base)
     };
-    let chunk = Chunk::parse_with(chunk_bytes, Verify::Lenient).map_err(|e| offset_hint(e, base))?;
+    let chunk =
+        Chunk::parse_with(chunk_bytes, Verify::Lenient).map_err(|e| offset_hint(e, base))?;
     if problem.is_none() {
         if let Some((i, b)) = chunk.blocks().iter().enumerate().find(|(_, b)| !b.crc_ok) {
             problem = Some(format!(
@@ -110,7 +111,11 @@ pub fn run(args: ChunkArgs) -> Result<ExitCode> {
             }
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 #[derive(Serialize)]

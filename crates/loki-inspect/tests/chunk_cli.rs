@@ -21,7 +21,11 @@ fn json_describes_object_and_bare_chunk() {
         .arg(v.join("v3_none.chunk"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -42,7 +46,12 @@ fn json_describes_object_and_bare_chunk() {
     assert_eq!(o["uncompressed_bytes"], 27 + 8 + 6 + 4 + 5);
     let b = &o["blocks"][0];
     assert_eq!(
-        (b["offset"].as_u64(), b["len"].as_u64(), b["uncompressed_size"].as_u64(), b["entries"].as_u64()),
+        (
+            b["offset"].as_u64(),
+            b["len"].as_u64(),
+            b["uncompressed_size"].as_u64(),
+            b["entries"].as_u64()
+        ),
         (Some(56), Some(85), Some(43), Some(3))
     );
     assert_eq!(b["min_ts_ns"], 1_700_000_000_000_000_000i64);
@@ -57,14 +66,24 @@ fn json_describes_object_and_bare_chunk() {
 #[test]
 fn entries_reproduce_pushed_inputs_for_a_golden_chunk() {
     let store = testdata().join("golden/basic-snappy/store/fake/36b40f1b1dfc8dee");
-    let file = std::fs::read_dir(&store).unwrap().next().unwrap().unwrap().path();
-    let out = inspect().args(["chunk", "--entries"]).arg(&file).output().unwrap();
-    assert!(out.status.success());
-    let inputs: std::collections::HashSet<Value> = std::fs::read_to_string(testdata().join("golden/basic-snappy/inputs.jsonl"))
+    let file = std::fs::read_dir(&store)
         .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let out = inspect()
+        .args(["chunk", "--entries"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let inputs: std::collections::HashSet<Value> =
+        std::fs::read_to_string(testdata().join("golden/basic-snappy/inputs.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
     let text = String::from_utf8(out.stdout).unwrap();
     let mut n = 0;
     for line in text.lines() {
@@ -82,11 +101,18 @@ fn corrupt_input_fails_with_file_and_offset() {
     bytes[40] ^= 0xff; // inside block 1
     let path = dir.path().join("bad.chunk");
     std::fs::write(&path, &bytes).unwrap();
-    let out = inspect().args(["chunk", "--json"]).arg(&path).output().unwrap();
+    let out = inspect()
+        .args(["chunk", "--json"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("bad.chunk") && err.contains("block 0") && err.contains("offset 38"), "{err}");
+    assert!(
+        err.contains("bad.chunk") && err.contains("block 0") && err.contains("offset 38"),
+        "{err}"
+    );
     let j: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["checksum_ok"], false);
     assert_eq!(j["blocks"][0]["crc_ok"], false);
@@ -108,6 +134,9 @@ fn summary_is_readable() {
         .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("fake/5cc83687440ff003/1a212baba48:1a212bac025:1813c78"), "{text}");
+    assert!(
+        text.contains("fake/5cc83687440ff003/1a212baba48:1a212bac025:1813c78"),
+        "{text}"
+    );
     assert!(text.contains("v4 gzip"), "{text}");
 }
