@@ -1,0 +1,141 @@
+//! A census of a Loki bucket: tables, tenants, index files (with sizes and ages), chunk
+//! counts per tenant, delete-request DBs, markers, and keys we could not parse — counted and
+//! reported, never acted upon.
+use crate::bucket::{Bucket, ObjectInfo};
+use crate::error::Result;
+use crate::layout::{IndexFileName, Layout, ObjectKind};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// An index file in the census.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct IndexFileInfo {
+    /// Object key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modified, unix seconds.
+    pub last_modified: i64,
+    /// Parsed name.
+    pub name: IndexFileName,
+}
+
+/// One index table.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct TableInfo {
+    /// Multi-tenant files uploaded by ingesters (directly in the table).
+    pub multi_tenant: Vec<IndexFileInfo>,
+    /// Per-tenant files written by the compactor.
+    pub tenants: BTreeMap<String, Vec<IndexFileInfo>>,
+}
+
+/// Chunk totals of one tenant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ChunkTotals {
+    /// Chunk objects.
+    pub count: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// The census.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Inventory {
+    /// Tables by name (`<index prefix><table>` when several index prefixes are in use).
+    pub tables: BTreeMap<String, TableInfo>,
+    /// Chunk totals per tenant.
+    pub chunks: BTreeMap<String, ChunkTotals>,
+    /// Delete-request DB objects.
+    pub delete_requests: Vec<ObjectInfo>,
+    /// Marker objects in the bucket.
+    pub markers: Vec<ObjectInfo>,
+    /// Deletion-manifest objects.
+    pub deletion_manifests: u64,
+    /// Keys that parse as nothing we know, with the reason.
+    pub unparseable: Vec<(String, String)>,
+    /// All objects seen.
+    pub objects: u64,
+    /// All bytes seen.
+    pub bytes: u64,
+}
+
+impl Inventory {
+    /// Lists the whole bucket once and classifies every key. `progress` gets the running
+    /// object count every 1,000 objects.
+    pub async fn scan(
+        bucket: &Bucket,
+        layout: &Layout,
+        progress: impl FnMut(u64),
+    ) -> Result<Inventory> {
+        let objects = bucket.list_with_progress("", progress).await?;
+        Ok(Self::from_listing(layout, objects))
+    }
+
+    /// Builds the census from a listing.
+    pub fn from_listing(
+        layout: &Layout,
+        objects: impl IntoIterator<Item = ObjectInfo>,
+    ) -> Inventory {
+        let mut inv = Inventory::default();
+        let several = layout.index_prefixes().len() > 1;
+        for o in objects {
+            inv.objects += 1;
+            inv.bytes += o.size;
+            match layout.classify(&o.key) {
+                ObjectKind::Index {
+                    table,
+                    tenant,
+                    file,
+                    ..
+                } => {
+                    let table_key = if several {
+                        let ip = layout
+                            .index_prefixes()
+                            .iter()
+                            .find(|p| o.key.starts_with(p.as_str()))
+                            .cloned()
+                            .unwrap_or_default();
+                        format!("{ip}{table}")
+                    } else {
+                        table
+                    };
+                    let t = inv.tables.entry(table_key).or_default();
+                    let info = IndexFileInfo {
+                        key: o.key.clone(),
+                        size: o.size,
+                        last_modified: o.last_modified,
+                        name: file,
+                    };
+                    match tenant {
+                        Some(u) => t.tenants.entry(u).or_default().push(info),
+                        None => t.multi_tenant.push(info),
+                    }
+                }
+                ObjectKind::Chunk(c) => {
+                    let e = inv.chunks.entry(c.tenant).or_default();
+                    e.count += 1;
+                    e.bytes += o.size;
+                }
+                ObjectKind::DeleteRequests { .. } => inv.delete_requests.push(o),
+                ObjectKind::Marker { .. } => inv.markers.push(o),
+                ObjectKind::DeletionManifest => inv.deletion_manifests += 1,
+                ObjectKind::Unparseable { reason } => {
+                    tracing::warn!(key = %o.key, %reason, "skipping unparseable key");
+                    inv.unparseable.push((o.key, reason));
+                }
+            }
+        }
+        inv
+    }
+
+    /// Tenants seen in index tables or chunks.
+    pub fn tenants(&self) -> Vec<String> {
+        let mut t: Vec<String> = self.chunks.keys().cloned().collect();
+        for table in self.tables.values() {
+            t.extend(table.tenants.keys().cloned());
+        }
+        t.sort();
+        t.dedup();
+        t
+    }
+}
