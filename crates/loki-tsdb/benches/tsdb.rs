@@ -11,7 +11,10 @@ use loki_tsdb::{gunzip, gzip, merge, parse_selector, FormatVersion, IndexReader,
 
 const QUERIES: [(&str, &str); 3] = [
     ("query_eq_namespace", r#"{namespace="shop"}"#),
-    ("query_regex", r#"{cluster="prod-eu-1", app=~"api-.*|web-.*"}"#),
+    (
+        "query_regex",
+        r#"{cluster="prod-eu-1", app=~"api-.*|web-.*"}"#,
+    ),
     (
         "query_negative",
         r#"{cluster="prod-us-1", namespace!~"kube-.*|monitoring", stream!="stderr"}"#,

@@ -110,6 +110,42 @@ impl IndexReader {
         Self::from_backing(Backing::Mmap(map))
     }
 
+    /// Opens a file like [`IndexReader::open`], but decompresses gzip
+    /// objects into a file in `scratch_dir` and maps that, so a table of
+    /// large uploads does not have to fit in memory. The scratch file is
+    /// unlinked right after mapping (the mapping keeps the data alive).
+    pub fn open_spilled(path: impl AsRef<Path>, scratch_dir: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let shown = path.display().to_string();
+        let mut file = std::fs::File::open(path).map_err(|e| IndexError::io(&shown, e))?;
+        let mut magic = [0u8; 2];
+        let is_gz = file.read_exact(&mut magic).is_ok() && is_gzip(&magic);
+        if !is_gz {
+            return Self::open(path);
+        }
+        drop(file);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = scratch_dir
+            .as_ref()
+            .join(format!(".{name}.{}.raw", std::process::id()));
+        let shown_tmp = tmp.display().to_string();
+        {
+            let src = std::fs::File::open(path).map_err(|e| IndexError::io(&shown, e))?;
+            let mut dst = std::fs::File::create(&tmp).map_err(|e| IndexError::io(&shown_tmp, e))?;
+            let mut dec = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(src));
+            std::io::copy(&mut dec, &mut dst).map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                IndexError::invalid(Section::Gzip, 0, "gzip stream", format!("{shown}: {e}"))
+            })?;
+        }
+        let r = Self::open(&tmp);
+        let _ = std::fs::remove_file(&tmp);
+        r
+    }
+
     fn from_backing(data: Backing) -> Result<Self> {
         let file: &[u8] = &data;
         let mut d = Decoder::new(file, 0, Section::Header);

@@ -187,6 +187,12 @@ fn gzip_vector_reads_like_the_plain_one() {
     let gz = IndexReader::open(dir().join("v3_three_series.tsdb.gz")).unwrap();
     let plain = IndexReader::open(dir().join("v3_three_series.tsdb")).unwrap();
     assert_eq!(describe(&gz), describe(&plain));
+    let scratch = tempfile::tempdir().unwrap();
+    let spilled =
+        IndexReader::open_spilled(dir().join("v3_three_series.tsdb.gz"), scratch.path()).unwrap();
+    assert_eq!(describe(&spilled), describe(&plain));
+    // The scratch copy is unlinked once mapped.
+    assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
 }
 
 #[test]

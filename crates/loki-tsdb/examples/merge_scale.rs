@@ -1,0 +1,117 @@
+//! Scale check for the streaming merge: `gen` writes N synthetic inputs
+//! with overlapping series and duplicated chunk refs; `merge` merges them
+//! into one file on disk. Run the two steps as separate processes and
+//! measure the second one's peak RSS, e.g.
+//!
+//! ```text
+//! cargo run --release -p loki-tsdb --example merge_scale -- gen /tmp/scale 1000000 10 4
+//! /usr/bin/time -v target/release/examples/merge_scale merge /tmp/scale
+//! ```
+
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use loki_tsdb::{merge, ChunkMeta, FormatVersion, IndexReader, IndexView, IndexWriter, Labels};
+
+type Error = Box<dyn std::error::Error>;
+
+fn labels(s: u64) -> Labels {
+    Labels::new([
+        ("app", format!("app-{}", s % 1000)),
+        ("instance", format!("i-{s:08}")),
+        ("namespace", format!("ns-{}", s % 30)),
+    ])
+}
+
+/// Input `i` holds series `s` when `(s + i) % 2 == 0` or `s % 7 == 0`,
+/// and chunk `j` of it when `(j + i) % 3 != 0`: plenty of overlap.
+fn gen(dir: &Path, series: u64, chunks: u64, inputs: u64) -> Result<(), Error> {
+    std::fs::create_dir_all(dir)?;
+    let mut all: Vec<(u64, u64)> = (0..series).map(|s| (labels(s).fingerprint(), s)).collect();
+    all.sort_unstable();
+    let mut symbols: Vec<String> = (0..series)
+        .flat_map(|s| {
+            labels(s)
+                .iter()
+                .flat_map(|(n, v)| [n.to_owned(), v.to_owned()])
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    symbols.sort_unstable();
+    symbols.dedup();
+    let mut total = 0u64;
+    for i in 0..inputs {
+        let f = std::fs::File::create(dir.join(format!("input-{i}.tsdb")))?;
+        let mut w = IndexWriter::new(BufWriter::new(f), FormatVersion::V3, symbols.clone())?;
+        let mut ids = Vec::new();
+        let mut cs = Vec::new();
+        for &(fp, s) in &all {
+            if (s + i) % 2 != 0 && s % 7 != 0 {
+                continue;
+            }
+            ids.clear();
+            for (n, v) in labels(s).iter() {
+                ids.push((
+                    w.symbol_index(n).ok_or("symbol")?,
+                    w.symbol_index(v).ok_or("symbol")?,
+                ));
+            }
+            cs.clear();
+            for j in (0..chunks).filter(|j| (j + i) % 3 != 0) {
+                let min = 1_795_132_800_000 + (j as i64) * 600_000 + (s % 1000) as i64;
+                cs.push(ChunkMeta {
+                    min_time: min,
+                    max_time: min + 900_000,
+                    checksum: (s * 31 + j) as u32,
+                    kb: 100 + j as u32,
+                    entries: 1000,
+                    ingested_at: 0,
+                });
+            }
+            total += cs.len() as u64;
+            w.add_series(fp, &ids, &cs)?;
+        }
+        w.finish()?;
+    }
+    eprintln!("wrote {inputs} inputs, {total} chunk refs in total");
+    Ok(())
+}
+
+fn merge_dir(dir: &Path) -> Result<(), Error> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "tsdb") && !p.ends_with("merged.tsdb"))
+        .collect();
+    paths.sort();
+    let start = std::time::Instant::now();
+    let readers: Vec<IndexReader> = paths
+        .iter()
+        .map(IndexReader::open)
+        .collect::<Result<_, _>>()?;
+    let views: Vec<IndexView<'_>> = readers.iter().map(IndexReader::view).collect();
+    let out = BufWriter::new(std::fs::File::create(dir.join("merged.tsdb"))?);
+    let (_, s) = merge(&views, FormatVersion::V3, out)?;
+    eprintln!(
+        "merged {} inputs: {} series, {} chunk refs, {} bytes in {:?}",
+        paths.len(),
+        s.series,
+        s.chunks,
+        s.bytes,
+        start.elapsed()
+    );
+    Ok(())
+}
+
+fn main() -> Result<(), Error> {
+    let a: Vec<String> = std::env::args().collect();
+    match a.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        [_, "gen", dir, series, chunks, inputs] => gen(
+            Path::new(dir),
+            series.parse()?,
+            chunks.parse()?,
+            inputs.parse()?,
+        ),
+        [_, "merge", dir] => merge_dir(Path::new(dir)),
+        _ => Err("usage: merge_scale gen <dir> <series> <chunks> <inputs> | merge <dir>".into()),
+    }
+}
