@@ -81,6 +81,7 @@ pub struct Bucket {
     retry: RetrySettings,
     jitter: Arc<Jitter>,
     concurrency: usize,
+    sorted_listing: bool,
 }
 
 impl Bucket {
@@ -125,6 +126,7 @@ impl Bucket {
             retry: opts.retry,
             jitter: Arc::new(Jitter::new(opts.seed ^ 0x9e37_79b9)),
             concurrency: opts.max_concurrency.max(1),
+            sorted_listing: false,
         }
     }
 
@@ -274,6 +276,7 @@ impl Bucket {
         let metas = list_all_resuming(
             self.store.as_ref(),
             p.as_ref(),
+            self.sorted_listing,
             &self.retry,
             &self.metrics,
             &self.jitter,

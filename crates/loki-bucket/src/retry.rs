@@ -357,29 +357,35 @@ impl<T: ObjectStore> ObjectStore for RetryStore<T> {
     }
 }
 
-/// Lists `prefix` completely, resuming after the last key seen when a page fails
-/// transiently (a listing cannot be retried as one request).
+/// Lists `prefix` completely despite transient failures mid-listing (a listing cannot be
+/// retried as one request). Backends that list in key order (`sorted`: S3, GCS, Azure,
+/// memory) resume after the last key seen; others (local filesystem) start over and skip
+/// keys already returned.
 pub(crate) async fn list_all_resuming(
     store: &dyn ObjectStore,
     prefix: Option<&Path>,
+    sorted: bool,
     settings: &RetrySettings,
     metrics: &RequestMetrics,
     jitter: &Jitter,
     mut on_item: impl FnMut(&ObjectMeta),
 ) -> object_store::Result<Vec<ObjectMeta>> {
     let mut out: Vec<ObjectMeta> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut attempt = 0u32;
     loop {
         let mut s = match out.last() {
-            Some(last) => store.list_with_offset(prefix, &last.location),
-            None => store.list(prefix),
+            Some(last) if sorted => store.list_with_offset(prefix, &last.location),
+            _ => store.list(prefix),
         };
         let mut failed = None;
         while let Some(item) = s.next().await {
             match item {
                 Ok(m) => {
-                    on_item(&m);
-                    out.push(m);
+                    if sorted || seen.insert(m.location.clone()) {
+                        on_item(&m);
+                        out.push(m);
+                    }
                 }
                 Err(e) => {
                     failed = Some(e);
