@@ -69,6 +69,11 @@ fn reads(c: &mut Criterion) {
         g.bench_function(name, |b| {
             b.iter(|| black_box(r.view().chunk_refs(&m, DAY.0, DAY.1, None).expect("query")))
         });
+        // Postings work alone (no series decoding): shows how much a faster
+        // set representation (e.g. roaring) could save at most.
+        g.bench_function(format!("{name}_postings_only"), |b| {
+            b.iter(|| black_box(r.view().select_refs(&m).expect("select")))
+        });
     }
     g.finish();
 }

@@ -48,3 +48,18 @@ impl Encoder {
         self.buf[at..at + 4].copy_from_slice(&v.to_be_bytes());
     }
 }
+
+/// Length of `v` as a Go uvarint.
+pub(crate) fn uvarint_len(mut v: u64) -> usize {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
+/// Encoded length of a `ustr`.
+pub(crate) fn ustr_len(s: &str) -> usize {
+    uvarint_len(s.len() as u64) + s.len()
+}

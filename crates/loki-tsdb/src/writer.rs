@@ -4,11 +4,10 @@
 //! Output goes to any `io::Write` as it is produced; only the postings
 //! (4 bytes per series and label) are held until `finish`.
 
-use std::collections::HashMap;
 use std::io::Write;
 
 use crate::chunk_meta::{encode_chunks, Bounds, ChunkMeta};
-use crate::encode::Encoder;
+use crate::encode::{ustr_len, uvarint_len, Encoder};
 use crate::error::{IndexError, Result};
 use crate::fingerprint_offsets::SAMPLE_EVERY;
 use crate::toc::Toc;
@@ -44,8 +43,10 @@ pub struct IndexWriter<W: Write> {
     scratch: Encoder,
     toc: Toc,
     bounds: Bounds,
-    /// (name symbol, value symbol) -> series refs.
-    postings: HashMap<(u32, u32), Vec<u32>>,
+    /// (name symbol, value symbol, series ref) for every label of every
+    /// series: 12 bytes each, sorted once in `finish` (a map of vectors
+    /// costs several times more per entry when most values are unique).
+    postings: Vec<(u32, u32, u32)>,
     all: Vec<u32>,
     fp_samples: Vec<(u64, u64)>,
     prev: Option<(u64, Vec<(u32, u32)>)>,
@@ -88,7 +89,7 @@ impl<W: Write> IndexWriter<W> {
             scratch: Encoder::default(),
             toc: Toc::default(),
             bounds: Bounds::default(),
-            postings: HashMap::new(),
+            postings: Vec::new(),
             all: Vec::new(),
             fp_samples: Vec::new(),
             prev: None,
@@ -189,8 +190,8 @@ impl<W: Write> IndexWriter<W> {
         self.enc.be32(crc32c::crc32c(&self.rec.buf));
         self.flush_enc()?;
         self.all.push(series_ref);
-        for &l in labels {
-            self.postings.entry(l).or_default().push(series_ref);
+        for &(n, v) in labels {
+            self.postings.push((n, v, series_ref));
         }
         self.chunk_count += chunks.len() as u64;
         match &mut self.prev {
@@ -207,48 +208,56 @@ impl<W: Write> IndexWriter<W> {
     /// Writes label indices, postings, the three tables and the TOC.
     pub fn finish(mut self) -> Result<(W, WriteSummary)> {
         self.toc.label_indices = self.pos;
-        let mut keys: Vec<(u32, u32)> = self.postings.keys().copied().collect();
-        keys.sort_unstable();
-        // Label indices: one per name, values ascending by symbol index.
+        let mut pairs = std::mem::take(&mut self.postings);
+        pairs.sort_unstable();
+        // Label indices: one per name, distinct values ascending by symbol index.
         let mut label_index_offsets = Vec::new();
         let mut i = 0;
-        while i < keys.len() {
-            let name = keys[i].0;
-            let j = i + keys[i..].iter().take_while(|k| k.0 == name).count();
+        while i < pairs.len() {
+            let name = pairs[i].0;
+            let j = i + pairs[i..].iter().take_while(|k| k.0 == name).count();
             self.pad(4);
             label_index_offsets.push((name, self.pos + self.enc.len() as u64));
             let at = self.enc.len();
             self.enc.be32(0);
             self.enc.be32(1);
-            self.enc.be32((j - i) as u32);
-            for k in &keys[i..j] {
-                self.enc.be32(k.1);
+            let count_at = self.enc.len();
+            self.enc.be32(0);
+            let mut count = 0u32;
+            let mut prev = None;
+            for k in &pairs[i..j] {
+                if prev != Some(k.1) {
+                    self.enc.be32(k.1);
+                    prev = Some(k.1);
+                    count += 1;
+                }
             }
+            self.enc.patch_be32(count_at, count);
             finish_frame(&mut self.enc, at);
             self.flush_enc()?;
             i = j;
         }
         self.toc.postings = self.pos;
-        let mut postings_offsets = Vec::with_capacity(keys.len() + 1);
         let all = std::mem::take(&mut self.all);
         let series_count = all.len() as u64;
-        let lists = std::iter::once((None, all)).chain(
-            keys.iter()
-                .map(|k| (Some(*k), self.postings.remove(k).unwrap_or_default()))
-                .collect::<Vec<_>>(),
-        );
-        for (key, refs) in lists {
+        self.pad(4);
+        let all_offset = self.pos + self.enc.len() as u64;
+        self.write_postings_list(all.iter().copied(), all.len())?;
+        drop(all);
+        let mut postings_offsets: Vec<(u32, u32, u64)> = Vec::new();
+        let mut i = 0;
+        while i < pairs.len() {
+            let (n, v) = (pairs[i].0, pairs[i].1);
+            let j = i + pairs[i..]
+                .iter()
+                .take_while(|k| (k.0, k.1) == (n, v))
+                .count();
             self.pad(4);
-            postings_offsets.push((key, self.pos + self.enc.len() as u64));
-            let at = self.enc.len();
-            self.enc.be32(0);
-            self.enc.be32(refs.len() as u32);
-            for r in refs {
-                self.enc.be32(r);
-            }
-            finish_frame(&mut self.enc, at);
-            self.flush_enc()?;
+            postings_offsets.push((n, v, self.pos + self.enc.len() as u64));
+            self.write_postings_list(pairs[i..j].iter().map(|k| k.2), j - i)?;
+            i = j;
         }
+        drop(pairs);
         // Label indices table.
         self.toc.label_indices_table = self.pos;
         let at = self.enc.len();
@@ -262,27 +271,38 @@ impl<W: Write> IndexWriter<W> {
         }
         finish_frame(&mut self.enc, at);
         self.flush_enc()?;
-        // Postings offset table.
+        // Postings offset table: can hold millions of entries, so it is
+        // streamed with a precomputed length and a running CRC.
         self.toc.postings_table = self.pos;
-        let at = self.enc.len();
-        self.enc.be32(0);
-        self.enc.be32(postings_offsets.len() as u32);
-        for (key, off) in &postings_offsets {
-            self.enc.uvarint(2);
-            match key {
-                None => {
-                    self.enc.ustr("");
-                    self.enc.ustr("");
-                }
-                Some((n, v)) => {
-                    let (n, v) = (&self.symbols[*n as usize], &self.symbols[*v as usize]);
-                    self.enc.ustr(n);
-                    self.enc.ustr(v);
-                }
-            }
-            self.enc.uvarint(*off);
+        let entry_len =
+            |n: &str, v: &str, off: u64| 1 + ustr_len(n) + ustr_len(v) + uvarint_len(off);
+        let mut len = 4 + entry_len("", "", all_offset);
+        for &(n, v, off) in &postings_offsets {
+            len += entry_len(&self.symbols[n as usize], &self.symbols[v as usize], off);
         }
-        finish_frame(&mut self.enc, at);
+        let len = u32::try_from(len)
+            .map_err(|_| IndexError::InvalidInput("postings offset table exceeds 4 GiB".into()))?;
+        self.enc.be32(len);
+        self.flush_enc()?;
+        let mut crc = 0u32;
+        self.enc.be32(postings_offsets.len() as u32 + 1);
+        self.enc.uvarint(2);
+        self.enc.ustr("");
+        self.enc.ustr("");
+        self.enc.uvarint(all_offset);
+        for &(n, v, off) in &postings_offsets {
+            self.enc.uvarint(2);
+            let (n, v) = (&self.symbols[n as usize], &self.symbols[v as usize]);
+            self.enc.ustr(n);
+            self.enc.ustr(v);
+            self.enc.uvarint(off);
+            if self.enc.len() > 1 << 12 {
+                crc = crc32c::crc32c_append(crc, &self.enc.buf);
+                self.flush_enc()?;
+            }
+        }
+        crc = crc32c::crc32c_append(crc, &self.enc.buf);
+        self.enc.be32(crc);
         self.flush_enc()?;
         // Fingerprint offsets.
         self.toc.fingerprint_offsets = self.pos;
@@ -309,6 +329,19 @@ impl<W: Write> IndexWriter<W> {
             checksum,
         };
         Ok((self.out, summary))
+    }
+}
+
+impl<W: Write> IndexWriter<W> {
+    fn write_postings_list(&mut self, refs: impl Iterator<Item = u32>, n: usize) -> Result<()> {
+        let at = self.enc.len();
+        self.enc.be32(0);
+        self.enc.be32(n as u32);
+        for r in refs {
+            self.enc.be32(r);
+        }
+        finish_frame(&mut self.enc, at);
+        self.flush_enc()
     }
 }
 
