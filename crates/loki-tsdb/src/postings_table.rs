@@ -1,22 +1,44 @@
 //! The postings offset table (spec section 10): one entry per
 //! (label name, label value) pair pointing at its postings list.
+//!
+//! The whole table is validated at open, but only every 32nd value of each
+//! name is kept in memory (as Loki does): a file with a million label
+//! values costs a few MB of samples instead of tens of MB of entries.
+//! Lookups binary-search the samples and decode at most 32 entries.
 
-use crate::decode::framed;
+use crate::decode::{framed, Decoder};
 use crate::error::{IndexError, Result, Section};
 
-/// One entry, with name and value kept as spans into the file.
+const SAMPLE_EVERY: usize = 32;
+
+/// One distinct label name.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Entry {
-    pub(crate) name: (u32, u32),
-    pub(crate) value: (u32, u32),
-    pub(crate) offset: u64,
+struct Name {
+    /// Span of the name bytes in the file.
+    name: (u32, u32),
+    /// Range in `samples`.
+    samples: (u32, u32),
+    /// Number of values of this name.
+    values: u32,
+}
+
+/// A sampled entry: where it starts and its value.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    /// Offset of the entry relative to the table content.
+    at: u32,
+    /// Span of the value bytes in the file.
+    value: (u32, u32),
 }
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PostingsTable {
-    pub(crate) entries: Vec<Entry>,
-    /// Start index in `entries` of each distinct name, plus a final end marker.
-    name_starts: Vec<u32>,
+    /// Absolute offset of the table content (its entry count).
+    content: usize,
+    content_len: usize,
+    count: usize,
+    names: Vec<Name>,
+    samples: Vec<Sample>,
 }
 
 pub(crate) fn span_str(file: &[u8], (start, len): (u32, u32)) -> &str {
@@ -28,9 +50,15 @@ fn span_bytes(file: &[u8], (start, len): (u32, u32)) -> &[u8] {
     &file[start as usize..(start + len) as usize]
 }
 
+fn span(d: &Decoder<'_>, s: &str) -> (u32, u32) {
+    ((d.offset() - s.len()) as u32, s.len() as u32)
+}
+
 impl PostingsTable {
     pub(crate) fn parse(file: &[u8], off: usize) -> Result<PostingsTable> {
         let mut d = framed(file, off, Section::PostingsTable)?;
+        let content = d.offset();
+        let content_len = d.remaining();
         let count = d.be32("entry count")? as usize;
         if count > d.remaining() / 4 {
             return Err(d.invalid(
@@ -38,19 +66,20 @@ impl PostingsTable {
                 format!("{count} entries in {} bytes", d.remaining()),
             ));
         }
-        let mut entries = Vec::with_capacity(count);
-        let mut name_starts = Vec::new();
+        let mut names: Vec<Name> = Vec::new();
+        let mut samples = Vec::new();
         let mut prev: Option<(&str, &str)> = None;
-        for i in 0..count {
+        for _ in 0..count {
+            let at = (d.offset() - content) as u32;
             let keys = d.uvarint("key count")?;
             if keys != 2 {
                 return Err(d.invalid("key count", format!("{keys}, expected 2")));
             }
             let name = d.ustr("label name")?;
-            let name_span = ((d.offset() - name.len()) as u32, name.len() as u32);
+            let name_span = span(&d, name);
             let value = d.ustr("label value")?;
-            let value_span = ((d.offset() - value.len()) as u32, value.len() as u32);
-            let offset = d.uvarint("postings offset")?;
+            let value_span = span(&d, value);
+            d.uvarint("postings offset")?;
             if let Some(p) = prev {
                 if p >= (name, value) {
                     return Err(d.invalid(
@@ -58,58 +87,133 @@ impl PostingsTable {
                         format!("{p:?} followed by {:?}", (name, value)),
                     ));
                 }
-                if p.0 != name {
-                    name_starts.push(i as u32);
-                }
-            } else {
-                name_starts.push(0);
+            }
+            if prev.is_none_or(|p| p.0 != name) {
+                let n = samples.len() as u32;
+                names.push(Name {
+                    name: name_span,
+                    samples: (n, n),
+                    values: 0,
+                });
             }
             prev = Some((name, value));
-            entries.push(Entry {
-                name: name_span,
-                value: value_span,
-                offset,
-            });
+            if let Some(cur) = names.last_mut() {
+                if cur.values as usize % SAMPLE_EVERY == 0 {
+                    samples.push(Sample {
+                        at,
+                        value: value_span,
+                    });
+                    cur.samples.1 += 1;
+                }
+                cur.values += 1;
+            }
         }
-        name_starts.push(count as u32);
         Ok(PostingsTable {
-            entries,
-            name_starts,
+            content,
+            content_len,
+            count,
+            names,
+            samples,
         })
     }
 
-    /// Entries index range of every distinct name, in order (including "").
-    pub(crate) fn names(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
-        self.name_starts
-            .windows(2)
-            .map(|w| (w[0] as usize, w[1] as usize))
+    fn decoder<'a>(&self, file: &'a [u8], at: u32) -> Decoder<'a> {
+        let body = &file[self.content..self.content + self.content_len];
+        let mut d = Decoder::new(body, self.content, Section::PostingsTable);
+        // In range: `at` came from parsing this very table.
+        let _ = d.skip(at as usize, "entry");
+        d
     }
 
-    /// Entry range holding `name`'s values.
-    pub(crate) fn values_of(&self, file: &[u8], name: &str) -> Option<(usize, usize)> {
-        let n = self.name_starts.len().saturating_sub(1);
-        let starts = &self.name_starts[..n];
-        let name_at = |k: usize| span_bytes(file, self.entries[starts[k] as usize].name);
-        let i = starts.partition_point(|&s| {
-            span_bytes(file, self.entries[s as usize].name) < name.as_bytes()
-        });
-        if i < n && name_at(i) == name.as_bytes() {
-            Some((
-                self.name_starts[i] as usize,
-                self.name_starts[i + 1] as usize,
-            ))
-        } else {
-            None
+    /// Distinct names in order (including "").
+    pub(crate) fn names<'a>(&'a self, file: &'a [u8]) -> impl Iterator<Item = &'a str> + 'a {
+        self.names.iter().map(move |n| span_str(file, n.name))
+    }
+
+    fn name(&self, file: &[u8], name: &str) -> Option<&Name> {
+        let i = self
+            .names
+            .binary_search_by(|n| span_bytes(file, n.name).cmp(name.as_bytes()))
+            .ok()?;
+        self.names.get(i)
+    }
+
+    pub(crate) fn has_name(&self, file: &[u8], name: &str) -> bool {
+        self.name(file, name).is_some()
+    }
+
+    /// (value, postings offset) of every value of `name`, in order.
+    pub(crate) fn values<'a>(
+        &self,
+        file: &'a [u8],
+        name: &str,
+    ) -> impl Iterator<Item = (&'a str, u64)> + 'a {
+        let (start, n) = match self.name(file, name) {
+            Some(nm) => (self.samples[nm.samples.0 as usize].at, nm.values as usize),
+            None => (0, 0),
+        };
+        Entries {
+            d: self.decoder(file, start),
+            left: n,
+        }
+        .map(|(_, v, off)| (v, off))
+    }
+
+    /// Every entry in file order: (name, value, postings offset).
+    pub(crate) fn entries<'a>(
+        &self,
+        file: &'a [u8],
+    ) -> impl Iterator<Item = (&'a str, &'a str, u64)> + 'a {
+        Entries {
+            d: self.decoder(file, 4),
+            left: self.count,
         }
     }
 
-    pub(crate) fn find(&self, file: &[u8], name: &str, value: &str) -> Option<&Entry> {
-        let (lo, hi) = self.values_of(file, name)?;
-        let slice = &self.entries[lo..hi];
-        slice
-            .binary_search_by(|e| span_bytes(file, e.value).cmp(value.as_bytes()))
-            .ok()
-            .map(|i| &slice[i])
+    /// Postings offset of (name, value).
+    pub(crate) fn find(&self, file: &[u8], name: &str, value: &str) -> Option<u64> {
+        let nm = self.name(file, name)?;
+        let samples = &self.samples[nm.samples.0 as usize..nm.samples.1 as usize];
+        let i = samples.partition_point(|s| span_bytes(file, s.value) <= value.as_bytes());
+        let first = i.checked_sub(1)?;
+        let left = (nm.values as usize - first * SAMPLE_EVERY).min(SAMPLE_EVERY);
+        let mut it = Entries {
+            d: self.decoder(file, samples[first].at),
+            left,
+        };
+        it.find(|(_, v, _)| *v == value).map(|(_, _, off)| off)
+    }
+}
+
+/// Sequential decoding of entries already validated at open.
+struct Entries<'a> {
+    d: Decoder<'a>,
+    left: usize,
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = (&'a str, &'a str, u64);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let d = &mut self.d;
+        let entry = (|| {
+            d.uvarint("key count")?;
+            let n = d.ustr("label name")?;
+            let v = d.ustr("label value")?;
+            let off = d.uvarint("postings offset")?;
+            Ok::<_, IndexError>((n, v, off))
+        })();
+        match entry {
+            Ok(e) => Some(e),
+            Err(_) => {
+                self.left = 0;
+                None
+            }
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use crate::decode::{framed, Decoder};
 use crate::error::{CorruptKind, IndexError, Result, Section};
 use crate::fingerprint_offsets::FingerprintOffsets;
 use crate::labels::{Labels, Series};
-use crate::postings_table::{read_postings, span_str, PostingsTable};
+use crate::postings_table::{read_postings, PostingsTable};
 use crate::symbols::Symbols;
 use crate::toc::Toc;
 use crate::version::{FormatVersion, MAGIC};
@@ -217,19 +217,9 @@ impl IndexReader {
         self.symbols.get(&self.data, i).unwrap_or("")
     }
 
-    pub(crate) fn postings_table(&self) -> &PostingsTable {
-        &self.postings
-    }
-
     /// Every postings offset table entry: (name, value, list offset).
     pub fn postings_entries(&self) -> impl Iterator<Item = (&str, &str, u64)> + '_ {
-        self.postings.entries.iter().map(|e| {
-            (
-                span_str(&self.data, e.name),
-                span_str(&self.data, e.value),
-                e.offset,
-            )
-        })
+        self.postings.entries(&self.data)
     }
 
     /// Label names present in the file (the postings table, without the
@@ -237,29 +227,32 @@ impl IndexReader {
     /// multi-tenant files.
     pub fn label_names(&self) -> Vec<&str> {
         self.postings
-            .names()
-            .map(|(lo, _)| span_str(&self.data, self.postings.entries[lo].name))
+            .names(&self.data)
             .filter(|n| !n.is_empty())
             .collect()
     }
 
     /// Values of a label name, in byte order.
     pub fn label_values(&self, name: &str) -> Vec<&str> {
-        match self.postings.values_of(&self.data, name) {
-            Some((lo, hi)) => self.postings.entries[lo..hi]
-                .iter()
-                .map(|e| span_str(&self.data, e.value))
-                .collect(),
-            None => Vec::new(),
-        }
+        self.postings
+            .values(&self.data, name)
+            .map(|(v, _)| v)
+            .collect()
+    }
+
+    pub(crate) fn label_values_with_offsets(
+        &self,
+        name: &str,
+    ) -> impl Iterator<Item = (&str, u64)> + '_ {
+        self.postings.values(&self.data, name)
     }
 
     /// The series refs of a (name, value) pair; empty when absent.
     /// `("", "")` is the list of all series.
     pub fn postings(&self, name: &str, value: &str) -> Result<Vec<u32>> {
         let mut out = Vec::new();
-        if let Some(e) = self.postings.find(&self.data, name, value) {
-            read_postings(&self.data, e.offset, &mut out)?;
+        if let Some(off) = self.postings.find(&self.data, name, value) {
+            read_postings(&self.data, off, &mut out)?;
         }
         Ok(out)
     }
@@ -284,7 +277,7 @@ impl IndexReader {
 
     /// True when the series carry `__loki_tenant__` (ingester uploads).
     pub fn is_multi_tenant(&self) -> bool {
-        self.postings.values_of(&self.data, TENANT_LABEL).is_some()
+        self.postings.has_name(&self.data, TENANT_LABEL)
     }
 
     /// Tenants of a multi-tenant file (empty for per-tenant files).
@@ -391,8 +384,8 @@ impl IndexReader {
             framed(file, off, Section::LabelIndex)?;
         }
         let mut refs = Vec::new();
-        for e in &self.postings.entries {
-            read_postings(file, e.offset, &mut refs)?;
+        for (_, _, off) in self.postings.entries(file) {
+            read_postings(file, off, &mut refs)?;
         }
         // Every record must be consumed exactly: leftovers mean the version
         // byte (not covered by any checksum) does not match the records.

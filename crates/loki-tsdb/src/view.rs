@@ -132,16 +132,11 @@ impl<'r> IndexView<'r> {
     /// Union of the postings of every value of `name` accepted by `keep`.
     fn postings_where(&self, name: &str, keep: impl Fn(&str) -> bool) -> Result<Vec<u32>> {
         let r = self.reader;
-        let table = r.postings_table();
-        let Some((lo, hi)) = table.values_of(r.bytes(), name) else {
-            return Ok(Vec::new());
-        };
         let mut lists = Vec::new();
-        for e in &table.entries[lo..hi] {
-            let v = crate::postings_table::span_str(r.bytes(), e.value);
+        for (v, off) in r.label_values_with_offsets(name) {
             if keep(v) {
                 let mut l = Vec::new();
-                r.postings_at(e.offset, &mut l)?;
+                r.postings_at(off, &mut l)?;
                 lists.push(l);
             }
         }
