@@ -51,6 +51,8 @@ pub struct Inventory {
     pub markers: Vec<ObjectInfo>,
     /// Deletion-manifest objects.
     pub deletion_manifests: u64,
+    /// Other objects Loki keeps in the bucket (e.g. the usage-stats cluster seed).
+    pub known_other: Vec<ObjectInfo>,
     /// Keys that parse as nothing we know, with the reason.
     pub unparseable: Vec<(String, String)>,
     /// All objects seen.
@@ -119,6 +121,7 @@ impl Inventory {
                 ObjectKind::DeleteRequests { .. } => inv.delete_requests.push(o),
                 ObjectKind::Marker { .. } => inv.markers.push(o),
                 ObjectKind::DeletionManifest => inv.deletion_manifests += 1,
+                ObjectKind::Known { .. } => inv.known_other.push(o),
                 ObjectKind::Unparseable { reason } => {
                     tracing::warn!(key = %o.key, %reason, "skipping unparseable key");
                     inv.unparseable.push((o.key, reason));

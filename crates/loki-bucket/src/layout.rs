@@ -116,6 +116,11 @@ pub enum ObjectKind {
     },
     /// A horizontal-mode deletion manifest object.
     DeletionManifest,
+    /// An object Loki keeps in the bucket outside the index/chunk layout.
+    Known {
+        /// What it is.
+        what: &'static str,
+    },
     /// A key under an index prefix or in chunk position that does not parse. Never delete
     /// these automatically: they may belong to something we do not know.
     Unparseable {
@@ -255,6 +260,11 @@ impl Layout {
         if key.starts_with(&self.manifest_prefix) {
             return ObjectKind::DeletionManifest;
         }
+        if key == "loki_cluster_seed.json" {
+            return ObjectKind::Known {
+                what: "usage-stats cluster seed",
+            };
+        }
         for ip in &self.index_prefixes {
             if let Some(rest) = key.strip_prefix(ip.as_str()) {
                 return self.classify_index(rest);
@@ -363,6 +373,10 @@ mod tests {
         );
         assert!(matches!(
             l.classify("loki_cluster_seed.json"),
+            ObjectKind::Known { .. }
+        ));
+        assert!(matches!(
+            l.classify("stray.txt"),
             ObjectKind::Unparseable { .. }
         ));
         let v = Layout::new(KeyCodec::Verbatim);

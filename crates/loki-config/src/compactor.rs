@@ -82,6 +82,15 @@ pub enum DeleteRequestDbType {
     Sqlite,
 }
 
+impl std::fmt::Display for DeleteRequestDbType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Boltdb => "boltdb",
+            Self::Sqlite => "sqlite",
+        })
+    }
+}
+
 impl DeleteRequestDbType {
     /// Object name under `<prefix>delete_requests/`.
     pub fn object_name(self) -> &'static str {

@@ -17,6 +17,16 @@ pub enum DeletionMode {
     FilterAndDelete,
 }
 
+impl std::fmt::Display for DeletionMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Disabled => "disabled",
+            Self::FilterOnly => "filter-only",
+            Self::FilterAndDelete => "filter-and-delete",
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for DeletionMode {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         crate::error::de_str(d, "a deletion mode", |s| {

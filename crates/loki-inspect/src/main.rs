@@ -1,6 +1,7 @@
 //! `loki-inspect`: offline inspection of Loki storage.
 use clap::{Parser, Subcommand};
 
+mod bucket_cmd;
 mod chunk_cmd;
 mod index_cmd;
 
@@ -21,13 +22,20 @@ enum Command {
     Chunk(chunk_cmd::ChunkArgs),
     /// Inspect and query TSDB index files (.tsdb or .tsdb.gz).
     Index(index_cmd::IndexArgs),
+    /// Inspect a Loki bucket (from Loki's config or a store URL).
+    Bucket(bucket_cmd::BucketArgs),
+    /// Check a Loki config: effective storage, compactor and retention settings.
+    Config(bucket_cmd::ConfigArgs),
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    // Loki's flags are single-dash (`-config.file=…`); clap wants two dashes.
+    let cli = Cli::parse_from(loki_config::normalize_loki_flags(std::env::args_os()));
     let result = match cli.command {
         Command::Chunk(args) => chunk_cmd::run(args),
         Command::Index(args) => index_cmd::run(args),
+        Command::Bucket(args) => bucket_cmd::run(args),
+        Command::Config(args) => bucket_cmd::run_config(args),
     };
     match result {
         Ok(code) => code,
