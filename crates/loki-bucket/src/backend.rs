@@ -283,6 +283,31 @@ mod tests {
     }
 
     #[test]
+    fn cloud_backends_build_from_config_without_network() {
+        // Construction is offline; credentials are resolved lazily on the first request.
+        let gcs = spec_from_url("gs://loki-chunks/prod", None).unwrap();
+        let b = build_backend(&gcs, &BackendOptions::default()).unwrap();
+        assert!(b.to_string().contains("prod"), "{b}");
+        let az = spec_from_url("az://acct/chunks", None).unwrap();
+        let mut az2 = az.clone();
+        if let StoreBackend::Azure(a) = &mut az2.backend {
+            a.account_key = loki_config::Secret::new("c2VjcmV0");
+        }
+        assert!(build_backend(&az2, &BackendOptions::default()).is_ok());
+        let s3 = spec_from_url("s3://loki-chunks", None).unwrap();
+        assert!(build_backend(&s3, &BackendOptions::default()).is_ok());
+        let mut no_bucket = s3.clone();
+        if let StoreBackend::S3(s) = &mut no_bucket.backend {
+            s.bucket.clear();
+        }
+        let e = build_backend(&no_bucket, &BackendOptions::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("no bucket name"), "{e}");
+    }
+
+    #[test]
     fn missing_filesystem_dir_is_an_error() {
         let s = spec_from_url("file:///definitely/not/here", None).unwrap();
         let e = build_backend(&s, &BackendOptions::default())
