@@ -133,15 +133,17 @@ pub(crate) fn is_transient(e: &object_store::Error) -> bool {
         }
         cur = err.source();
     }
-    // The HTTP client's status errors are not a public type; their message carries the status.
+    // The HTTP client's status errors are not a public type; their message carries the
+    // status. Match status phrases, not bare numbers, which also occur in keys.
     let msg = e.to_string();
     [
         "status code: 5",
-        "429",
+        "status code: 429",
         "SlowDown",
         "Too Many Requests",
         "RequestTimeout",
         "InternalError",
+        "ServiceUnavailable",
         "timed out",
     ]
     .iter()
@@ -403,6 +405,66 @@ pub(crate) async fn list_all_resuming(
                 tokio::time::sleep(wait).await;
             }
             Some(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generic(msg: &str) -> object_store::Error {
+        object_store::Error::Generic {
+            store: "S3",
+            source: msg.to_string().into(),
+        }
+    }
+
+    #[test]
+    fn classification() {
+        assert!(is_transient(&generic(
+            "Server returned non-2xx status code: 503 Service Unavailable: "
+        )));
+        assert!(is_transient(&generic(
+            "Server returned non-2xx status code: 429 Too Many Requests: "
+        )));
+        assert!(is_transient(&generic(
+            "Server returned error response: <Code>SlowDown</Code>"
+        )));
+        assert!(!is_transient(&generic(
+            "Server returned non-2xx status code: 400 Bad Request: index_20429/x"
+        )));
+        let nf = object_store::Error::NotFound {
+            path: "x".into(),
+            source: "503".to_string().into(),
+        };
+        assert!(!is_transient(&nf), "only generic errors are retried");
+        let io = object_store::Error::Generic {
+            store: "x",
+            source: Box::new(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "reset",
+            )),
+        };
+        assert!(is_transient(&io));
+    }
+
+    #[test]
+    fn backoff_grows_caps_and_jitters() {
+        let s = RetrySettings {
+            max_retries: 10,
+            min_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+        };
+        let j = Jitter::new(42);
+        for attempt in 1..=10u32 {
+            let full =
+                (Duration::from_millis(100) * 2u32.pow(attempt - 1)).min(Duration::from_secs(2));
+            let b = s.backoff(attempt, &j);
+            assert!(
+                b >= full / 2 && b <= full,
+                "attempt {attempt}: {b:?} vs {full:?}"
+            );
         }
     }
 }

@@ -404,3 +404,93 @@ fn config_file_candidates_first_existing_wins() {
         .unwrap_err();
     assert!(e.to_string().contains("/nope/a.yaml,/nope/b.yaml"));
 }
+
+fn parse(yaml: &str) -> LokiConfig {
+    LokiConfig::from_yaml(yaml, Path::new("inline.yaml"), false).unwrap_or_else(|e| panic!("{e}"))
+}
+
+const PERIOD: &str = "schema_config:\n  configs:\n    - from: 2024-01-01\n      store: tsdb\n      object_store: STORE\n      schema: v13\n      index: {prefix: index_, period: 24h}\n";
+
+#[test]
+fn common_storage_fills_in_for_both_shapes() {
+    // Legacy: common.storage.filesystem.chunks_directory (what the Helm chart writes).
+    let cfg = parse(&format!(
+        "{}common:\n  path_prefix: /var/loki\n  storage:\n    filesystem:\n      chunks_directory: /var/loki/chunks\n",
+        PERIOD.replace("STORE", "filesystem")
+    ));
+    assert_eq!(cfg.storage.shape, StorageShape::Legacy);
+    assert_eq!(
+        cfg.period_store(0).unwrap().backend,
+        StoreBackend::Filesystem {
+            dir: "/var/loki/chunks".into()
+        }
+    );
+
+    // Legacy: common.storage.s3 with separate keys.
+    let cfg = parse(&format!(
+        "{}common:\n  storage:\n    s3:\n      bucketnames: chunks-a\n      endpoint: minio:9000\n      insecure: true\n      s3forcepathstyle: true\n      access_key_id: k\n      secret_access_key: s\n",
+        PERIOD.replace("STORE", "s3")
+    ));
+    match &cfg.period_store(0).unwrap().backend {
+        StoreBackend::S3(s) => {
+            assert_eq!(
+                (
+                    s.bucket.as_str(),
+                    s.endpoint.as_str(),
+                    s.insecure,
+                    s.force_path_style
+                ),
+                ("chunks-a", "minio:9000", true, true)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Thanos: common.storage.object_store with a named S3 store.
+    let cfg = parse(&format!(
+        "{}common:\n  storage:\n    object_store:\n      s3:\n        bucket_name: main\n        endpoint: http://127.0.0.1:9000\n      named_stores:\n        s3:\n          archive:\n            bucket_name: old\n",
+        PERIOD.replace("STORE", "archive")
+    ));
+    assert_eq!(cfg.storage.shape, StorageShape::Thanos);
+    assert!(
+        matches!(&cfg.period_store(0).unwrap().backend, StoreBackend::S3(s) if s.bucket == "old")
+    );
+    assert!(
+        matches!(&cfg.storage.store("aws").unwrap().backend, StoreBackend::S3(s) if s.bucket == "main" && s.force_path_style)
+    );
+
+    // Explicit use_thanos_objstore: false with an object_store block present → legacy wins.
+    let cfg = parse(&format!(
+        "{}storage_config:\n  use_thanos_objstore: false\n  object_store:\n    filesystem: {{dir: /thanos}}\n  filesystem:\n    directory: /legacy\n",
+        PERIOD.replace("STORE", "filesystem")
+    ));
+    assert_eq!(
+        cfg.period_store(0).unwrap().backend,
+        StoreBackend::Filesystem {
+            dir: "/legacy".into()
+        }
+    );
+}
+
+#[test]
+fn invalid_storage_prefix_and_unsorted_periods_are_rejected() {
+    let e = LokiConfig::from_yaml(
+        "storage_config:\n  object_store:\n    storage_prefix: bad/prefix\n",
+        Path::new("p.yaml"),
+        false,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("p.yaml:3:") && e.contains("storage_prefix"),
+        "{e}"
+    );
+    let two = format!("{PERIOD}    - from: 2023-01-01\n      store: tsdb\n      object_store: filesystem\n      schema: v13\n").replace("STORE", "filesystem");
+    let e = LokiConfig::from_yaml(&two, Path::new("p.yaml"), false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("schema_config.configs.1.from") && e.contains("p.yaml:8:"),
+        "{e}"
+    );
+}
