@@ -262,6 +262,17 @@ impl SchemaConfig {
         (p.table_name(day) == name).then_some((day, p))
     }
 
+    /// Every table from `first` to `last` (inclusive) with its day and period index, in day
+    /// order; days before the first period have no table and are skipped.
+    pub fn tables_between(&self, first: Day, last: Day) -> Vec<(Day, String, usize)> {
+        (first.0..=last.0)
+            .filter_map(|d| {
+                let i = self.period_index_for_day(Day(d))?;
+                Some((Day(d), self.configs[i].table_name(Day(d)), i))
+            })
+            .collect()
+    }
+
     /// The end (exclusive) of period `i`: the next period's `from`, if any.
     pub fn period_end(&self, i: usize) -> Option<Day> {
         self.configs.get(i + 1).map(|p| p.from)
@@ -271,6 +282,35 @@ impl SchemaConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tables_follow_period_boundaries() {
+        let p = |from: &str, prefix: &str| PeriodConfig {
+            from: Day::parse(from).unwrap(),
+            store: "tsdb".into(),
+            object_store: "s3".into(),
+            schema: SchemaVersion::V13,
+            index: IndexConfig {
+                prefix: prefix.into(),
+                ..Default::default()
+            },
+        };
+        let s = SchemaConfig {
+            configs: vec![p("2024-01-02", "a_"), p("2024-01-04", "b_")],
+        };
+        let t = s.tables_between(
+            Day::parse("2024-01-01").unwrap(),
+            Day::parse("2024-01-05").unwrap(),
+        );
+        let names: Vec<&str> = t.iter().map(|(_, n, _)| n.as_str()).collect();
+        assert_eq!(names, ["a_19724", "a_19725", "b_19726", "b_19727"]);
+        assert_eq!(t[2].2, 1);
+        assert!(
+            s.parse_table("a_19726").is_none(),
+            "that day belongs to period b_"
+        );
+        assert_eq!(s.parse_table("b_19726").unwrap().0, Day(19726));
+    }
 
     #[test]
     fn day_arithmetic_matches_known_tables() {
