@@ -69,6 +69,15 @@ struct LsArgs {
     /// Print request counts (Prometheus text) and a cost estimate on stderr at the end.
     #[arg(long)]
     stats: bool,
+    /// Cost estimate: USD per 1,000 PUT/COPY/LIST requests.
+    #[arg(long, default_value_t = 0.005, value_name = "USD")]
+    usd_per_1k_class_a: f64,
+    /// Cost estimate: USD per 1,000 GET/HEAD requests.
+    #[arg(long, default_value_t = 0.0004, value_name = "USD")]
+    usd_per_1k_class_b: f64,
+    /// Cost estimate: USD per GB read.
+    #[arg(long, default_value_t = 0.0, value_name = "USD")]
+    usd_per_gb_read: f64,
     /// Max concurrent requests.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
@@ -223,12 +232,16 @@ fn ls_to(a: &LsArgs, stdout: &mut dyn Write) -> Result<ExitCode> {
         }
         if a.stats {
             eprint!("{}", bucket.metrics().render_prometheus());
-            let c = bucket
-                .metrics()
-                .estimate_cost(&loki_bucket::CostModel::default());
+            let model = loki_bucket::CostModel {
+                usd_per_1k_class_a: a.usd_per_1k_class_a,
+                usd_per_1k_class_b: a.usd_per_1k_class_b,
+                usd_per_gb_read: a.usd_per_gb_read,
+                ..Default::default()
+            };
+            let c = bucket.metrics().estimate_cost(&model);
             eprintln!(
-                "# estimated request cost (S3 Standard list prices): ${:.6}",
-                c.total_usd
+                "# estimated cost: ${:.6} (requests ${:.6}, transfer ${:.6}, {:.6} GB read)",
+                c.total_usd, c.requests_usd, c.transfer_usd, c.read_gb
             );
         }
     }
