@@ -267,29 +267,42 @@ impl Bucket {
         prefix: &str,
         mut progress: impl FnMut(u64),
     ) -> Result<Vec<ObjectInfo>> {
+        let mut out = Vec::new();
+        let mut n = 0u64;
+        self.for_each_object(prefix, |o| {
+            out.push(o);
+            n += 1;
+            if n % 1000 == 0 {
+                progress(n);
+            }
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// Streams every object under `prefix` to `visit` without collecting the listing
+    /// (memory stays flat on buckets with millions of chunks); returns the object count.
+    pub async fn for_each_object(
+        &self,
+        prefix: &str,
+        mut visit: impl FnMut(ObjectInfo),
+    ) -> Result<u64> {
         let p = if prefix.is_empty() {
             None
         } else {
             Some(self.path(prefix.trim_end_matches('/'))?)
         };
-        let mut n = 0u64;
-        let metas = list_all_resuming(
+        list_all_resuming(
             self.store.as_ref(),
             p.as_ref(),
             self.sorted_listing,
             &self.retry,
             &self.metrics,
             &self.jitter,
-            |_| {
-                n += 1;
-                if n % 1000 == 0 {
-                    progress(n);
-                }
-            },
+            |m| visit(ObjectInfo::from(&m)),
         )
         .await
-        .map_err(|e| self.map("LIST", prefix, e))?;
-        Ok(metas.iter().map(ObjectInfo::from).collect())
+        .map_err(|e| self.map("LIST", prefix, e))
     }
 
     /// One level under `prefix`: sub-"directories" (without trailing `/`) and objects.

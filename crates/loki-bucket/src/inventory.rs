@@ -62,15 +62,23 @@ pub struct Inventory {
 }
 
 impl Inventory {
-    /// Lists the whole bucket once and classifies every key. `progress` gets the running
-    /// object count every 1,000 objects.
+    /// Lists the whole bucket once, classifying keys as they stream in (the listing itself
+    /// is not kept). `progress` gets the running object count every 1,000 objects.
     pub async fn scan(
         bucket: &Bucket,
         layout: &Layout,
-        progress: impl FnMut(u64),
+        mut progress: impl FnMut(u64),
     ) -> Result<Inventory> {
-        let objects = bucket.list_with_progress("", progress).await?;
-        Ok(Self::from_listing(layout, objects))
+        let mut inv = Inventory::default();
+        bucket
+            .for_each_object("", |o| {
+                inv.add(layout, o);
+                if inv.objects % 1000 == 0 {
+                    progress(inv.objects);
+                }
+            })
+            .await?;
+        Ok(inv)
     }
 
     /// Builds the census from a listing.
@@ -79,56 +87,60 @@ impl Inventory {
         objects: impl IntoIterator<Item = ObjectInfo>,
     ) -> Inventory {
         let mut inv = Inventory::default();
-        let several = layout.index_prefixes().len() > 1;
         for o in objects {
-            inv.objects += 1;
-            inv.bytes += o.size;
-            match layout.classify(&o.key) {
-                ObjectKind::Index {
-                    table,
-                    tenant,
-                    file,
-                    ..
-                } => {
-                    let table_key = if several {
-                        let ip = layout
-                            .index_prefixes()
-                            .iter()
-                            .find(|p| o.key.starts_with(p.as_str()))
-                            .cloned()
-                            .unwrap_or_default();
-                        format!("{ip}{table}")
-                    } else {
-                        table
-                    };
-                    let t = inv.tables.entry(table_key).or_default();
-                    let info = IndexFileInfo {
-                        key: o.key.clone(),
-                        size: o.size,
-                        last_modified: o.last_modified,
-                        name: file,
-                    };
-                    match tenant {
-                        Some(u) => t.tenants.entry(u).or_default().push(info),
-                        None => t.multi_tenant.push(info),
-                    }
-                }
-                ObjectKind::Chunk(c) => {
-                    let e = inv.chunks.entry(c.tenant).or_default();
-                    e.count += 1;
-                    e.bytes += o.size;
-                }
-                ObjectKind::DeleteRequests { .. } => inv.delete_requests.push(o),
-                ObjectKind::Marker { .. } => inv.markers.push(o),
-                ObjectKind::DeletionManifest => inv.deletion_manifests += 1,
-                ObjectKind::Known { .. } => inv.known_other.push(o),
-                ObjectKind::Unparseable { reason } => {
-                    tracing::warn!(key = %o.key, %reason, "skipping unparseable key");
-                    inv.unparseable.push((o.key, reason));
-                }
-            }
+            inv.add(layout, o);
         }
         inv
+    }
+
+    /// Classifies one listed object into the census.
+    pub fn add(&mut self, layout: &Layout, o: ObjectInfo) {
+        self.objects += 1;
+        self.bytes += o.size;
+        match layout.classify(&o.key) {
+            ObjectKind::Index {
+                table,
+                tenant,
+                file,
+                ..
+            } => {
+                let table_key = if layout.index_prefixes().len() > 1 {
+                    let ip = layout
+                        .index_prefixes()
+                        .iter()
+                        .find(|p| o.key.starts_with(p.as_str()))
+                        .cloned()
+                        .unwrap_or_default();
+                    format!("{ip}{table}")
+                } else {
+                    table
+                };
+                let t = self.tables.entry(table_key).or_default();
+                let info = IndexFileInfo {
+                    key: o.key,
+                    size: o.size,
+                    last_modified: o.last_modified,
+                    name: file,
+                };
+                match tenant {
+                    Some(u) => t.tenants.entry(u).or_default().push(info),
+                    None => t.multi_tenant.push(info),
+                }
+            }
+            ObjectKind::Chunk(c) => {
+                let e = self.chunks.entry(c.tenant).or_default();
+                e.count += 1;
+                e.bytes += o.size;
+            }
+            ObjectKind::DeleteRequests { .. } => self.delete_requests.push(o),
+            ObjectKind::Marker { .. } => self.markers.push(o),
+            ObjectKind::DeletionManifest => self.deletion_manifests += 1,
+            ObjectKind::Known { .. } => self.known_other.push(o),
+            ObjectKind::Unparseable { reason } => {
+                tracing::warn!(key = %o.key, %reason, "skipping unparseable key");
+                self.unparseable.push((o.key, reason));
+            }
+        }
     }
 
     /// Tenants seen in index tables or chunks.

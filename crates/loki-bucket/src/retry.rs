@@ -370,23 +370,31 @@ pub(crate) async fn list_all_resuming(
     settings: &RetrySettings,
     metrics: &RequestMetrics,
     jitter: &Jitter,
-    mut on_item: impl FnMut(&ObjectMeta),
-) -> object_store::Result<Vec<ObjectMeta>> {
-    let mut out: Vec<ObjectMeta> = Vec::new();
+    mut on_item: impl FnMut(ObjectMeta),
+) -> object_store::Result<u64> {
+    // Sorted backends need only the last key to resume; unsorted ones remember every key.
+    let mut last: Option<Path> = None;
     let mut seen = std::collections::HashSet::new();
+    let mut count = 0u64;
     let mut attempt = 0u32;
     loop {
-        let mut s = match out.last() {
-            Some(last) if sorted => store.list_with_offset(prefix, &last.location),
+        let mut s = match &last {
+            Some(l) if sorted => store.list_with_offset(prefix, l),
             _ => store.list(prefix),
         };
         let mut failed = None;
         while let Some(item) = s.next().await {
             match item {
                 Ok(m) => {
-                    if sorted || seen.insert(m.location.clone()) {
-                        on_item(&m);
-                        out.push(m);
+                    let fresh = if sorted {
+                        last = Some(m.location.clone());
+                        true
+                    } else {
+                        seen.insert(m.location.clone())
+                    };
+                    if fresh {
+                        count += 1;
+                        on_item(m);
                     }
                 }
                 Err(e) => {
@@ -396,7 +404,7 @@ pub(crate) async fn list_all_resuming(
             }
         }
         match failed {
-            None => return Ok(out),
+            None => return Ok(count),
             Some(e) if attempt < settings.max_retries && is_transient(&e) => {
                 attempt += 1;
                 metrics.record_retry(Op::List);
