@@ -79,25 +79,50 @@ fn reads(c: &mut Criterion) {
 }
 
 /// The whole table compaction as Loki's harness measured it: read the 48
-/// gzip uploads, decompress, merge per tenant, gzip the two outputs.
-fn compact_table(uploads: &[PathBuf]) -> usize {
-    let readers: Vec<IndexReader> = uploads
-        .iter()
-        .map(|p| IndexReader::open(p).expect("open upload"))
-        .collect();
+/// gzip uploads, decompress, merge per tenant, gzip the outputs. `threads`
+/// workers share the decompression and then the tenants (Loki's compactor
+/// also works in parallel: its figure is 1.17 s wall for 1.47 s CPU).
+fn compact_table(uploads: &[PathBuf], threads: usize) -> usize {
+    let mut readers: Vec<Option<IndexReader>> = (0..uploads.len()).map(|_| None).collect();
+    std::thread::scope(|s| {
+        for (slot, part) in readers
+            .chunks_mut(uploads.len().div_ceil(threads))
+            .zip(uploads.chunks(uploads.len().div_ceil(threads)))
+        {
+            s.spawn(move || {
+                for (r, p) in slot.iter_mut().zip(part) {
+                    *r = Some(IndexReader::open(p).expect("open upload"));
+                }
+            });
+        }
+    });
+    let readers: Vec<IndexReader> = readers.into_iter().flatten().collect();
     let mut tenants: Vec<String> = readers
         .iter()
         .flat_map(|r| r.tenants().into_iter().map(str::to_owned))
         .collect();
     tenants.sort();
     tenants.dedup();
-    let mut total = 0;
-    for t in &tenants {
-        let views: Vec<IndexView<'_>> = readers.iter().map(|r| r.tenant_view(t)).collect();
-        let (bytes, _) = merge(&views, FormatVersion::V3, Vec::new()).expect("merge");
-        total += gzip(&bytes).len();
-    }
-    total
+    let readers = &readers;
+    std::thread::scope(|s| {
+        let jobs: Vec<_> = tenants
+            .chunks(tenants.len().div_ceil(threads).max(1))
+            .map(|ts| {
+                s.spawn(move || {
+                    let mut total = 0;
+                    for t in ts {
+                        let views: Vec<IndexView<'_>> =
+                            readers.iter().map(|r| r.tenant_view(t)).collect();
+                        let (bytes, _) =
+                            merge(&views, FormatVersion::V3, Vec::new()).expect("merge");
+                        total += gzip(&bytes).len();
+                    }
+                    total
+                })
+            })
+            .collect();
+        jobs.into_iter().map(|j| j.join().expect("worker")).sum()
+    })
 }
 
 fn merges(c: &mut Criterion) {
@@ -105,8 +130,18 @@ fn merges(c: &mut Criterion) {
     let uploads = sorted_files(&root.join("uploads/index/index_20777"));
     let mut g = c.benchmark_group("tsdb_compact_index_20777");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
-    g.bench_function("gunzip_merge_gzip_48_uploads", |b| {
-        b.iter(|| black_box(compact_table(&uploads)))
+    g.bench_function("gunzip_merge_gzip_48_uploads_1_thread", |b| {
+        b.iter(|| black_box(compact_table(&uploads, 1)))
+    });
+    g.bench_function("gunzip_merge_gzip_48_uploads_2_threads", |b| {
+        b.iter(|| black_box(compact_table(&uploads, 2)))
+    });
+    g.bench_function("gunzip_only_48_uploads", |b| {
+        b.iter(|| {
+            for p in &uploads {
+                black_box(gunzip(&std::fs::read(p).expect("read")).expect("gunzip"));
+            }
+        })
     });
     let readers: Vec<IndexReader> = uploads
         .iter()

@@ -45,6 +45,7 @@ impl<'a> Decoder<'a> {
         IndexError::invalid(self.section, self.offset(), what, detail)
     }
 
+    #[inline(always)]
     pub(crate) fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8]> {
         if self.remaining() < n {
             return Err(self.truncated(what));
@@ -75,7 +76,20 @@ impl<'a> Decoder<'a> {
     }
 
     /// Go `binary.Uvarint`: at most 10 bytes, the 10th may only hold one bit.
+    #[inline(always)]
     pub(crate) fn uvarint(&mut self, what: &'static str) -> Result<u64> {
+        // Most varints in an index are one byte.
+        if let Some(&b) = self.buf.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
+        self.uvarint_slow(what)
+    }
+
+    #[inline(never)]
+    fn uvarint_slow(&mut self, what: &'static str) -> Result<u64> {
         let mut x: u64 = 0;
         let mut shift = 0u32;
         for i in 0..10 {
@@ -105,6 +119,14 @@ impl<'a> Decoder<'a> {
     pub(crate) fn varint(&mut self, what: &'static str) -> Result<i64> {
         let z = self.uvarint(what)?;
         Ok(((z >> 1) as i64) ^ -((z & 1) as i64))
+    }
+
+    /// `ustr` without the UTF-8 check (callers validate in bulk or later).
+    #[inline(always)]
+    pub(crate) fn ustr_bytes(&mut self, what: &'static str) -> Result<&'a [u8]> {
+        let len = self.uvarint(what)?;
+        let len = usize::try_from(len).map_err(|_| self.truncated(what))?;
+        self.take(len, what)
     }
 
     /// `ustr`: uvarint length then UTF-8 bytes.

@@ -50,10 +50,6 @@ fn span_bytes(file: &[u8], (start, len): (u32, u32)) -> &[u8] {
     &file[start as usize..(start + len) as usize]
 }
 
-fn span(d: &Decoder<'_>, s: &str) -> (u32, u32) {
-    ((d.offset() - s.len()) as u32, s.len() as u32)
-}
-
 impl PostingsTable {
     pub(crate) fn parse(file: &[u8], off: usize) -> Result<PostingsTable> {
         let mut d = framed(file, off, Section::PostingsTable)?;
@@ -68,35 +64,29 @@ impl PostingsTable {
         }
         let mut names: Vec<Name> = Vec::new();
         let mut samples = Vec::new();
-        let mut prev: Option<(&str, &str)> = None;
+        let mut prev_name: Option<&[u8]> = None;
         for _ in 0..count {
             let at = (d.offset() - content) as u32;
             let keys = d.uvarint("key count")?;
             if keys != 2 {
                 return Err(d.invalid("key count", format!("{keys}, expected 2")));
             }
-            let name = d.ustr("label name")?;
-            let name_span = span(&d, name);
-            let value = d.ustr("label value")?;
-            let value_span = span(&d, value);
+            let name = d.ustr_bytes("label name")?;
+            let name_span = ((d.offset() - name.len()) as u32, name.len() as u32);
+            let value = d.ustr_bytes("label value")?;
+            let value_span = ((d.offset() - value.len()) as u32, value.len() as u32);
             d.uvarint("postings offset")?;
-            if let Some(p) = prev {
-                if p >= (name, value) {
-                    return Err(d.invalid(
-                        "entry order",
-                        format!("{p:?} followed by {:?}", (name, value)),
-                    ));
-                }
-            }
-            if prev.is_none_or(|p| p.0 != name) {
+            // Entries are grouped by name; full order and UTF-8 are checked
+            // by `verify` and when strings are handed out.
+            if prev_name != Some(name) {
                 let n = samples.len() as u32;
                 names.push(Name {
                     name: name_span,
                     samples: (n, n),
                     values: 0,
                 });
+                prev_name = Some(name);
             }
-            prev = Some((name, value));
             if let Some(cur) = names.last_mut() {
                 if cur.values as usize % SAMPLE_EVERY == 0 {
                     samples.push(Sample {
@@ -115,6 +105,25 @@ impl PostingsTable {
             names,
             samples,
         })
+    }
+
+    /// Strict order and UTF-8 of every entry (for `verify`).
+    pub(crate) fn check(&self, file: &[u8]) -> Result<()> {
+        let mut d = self.decoder(file, 4);
+        let mut prev: Option<(&str, &str)> = None;
+        for _ in 0..self.count {
+            d.uvarint("key count")?;
+            let n = d.ustr("label name")?;
+            let v = d.ustr("label value")?;
+            d.uvarint("postings offset")?;
+            if let Some(p) = prev {
+                if p >= (n, v) {
+                    return Err(d.invalid("entry order", format!("{p:?} followed by {:?}", (n, v))));
+                }
+            }
+            prev = Some((n, v));
+        }
+        Ok(())
     }
 
     fn decoder<'a>(&self, file: &'a [u8], at: u32) -> Decoder<'a> {

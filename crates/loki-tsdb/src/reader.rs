@@ -63,6 +63,24 @@ fn is_gzip(b: &[u8]) -> bool {
 
 /// Decompresses a gzip object (what Loki uploads) into the raw index bytes.
 pub fn gunzip(b: &[u8]) -> Result<Vec<u8>> {
+    // Fast path: libdeflate on a single-member stream whose trailer gives
+    // the size (Loki writes exactly that). The size is trusted only up to
+    // deflate's maximum ratio (~1032:1), so a forged trailer cannot make
+    // us allocate more than the input could possibly expand to.
+    if b.len() >= 18 {
+        let t = &b[b.len() - 4..];
+        let isize = u32::from_le_bytes([t[0], t[1], t[2], t[3]]) as usize;
+        if isize <= b.len().saturating_mul(1040) {
+            let mut out = vec![0u8; isize];
+            let mut d = libdeflater::Decompressor::new();
+            if let Ok(n) = d.gzip_decompress(b, &mut out) {
+                if n == isize {
+                    return Ok(out);
+                }
+            }
+        }
+    }
+    // General path: multi-member streams, sizes above 4 GiB, odd trailers.
     let mut out = Vec::with_capacity(b.len() * 2);
     flate2::read::MultiGzDecoder::new(b)
         .read_to_end(&mut out)
@@ -70,13 +88,24 @@ pub fn gunzip(b: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Compresses raw index bytes the way they are uploaded (gzip, default level).
+/// Compresses raw index bytes the way they are uploaded (gzip, default
+/// level). Any gzip encoder is fine for Loki; only the content matters.
 pub fn gzip(raw: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    // Writing into a Vec cannot fail.
-    let _ = e.write_all(raw);
-    e.finish().unwrap_or_default()
+    let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
+    let mut out = vec![0u8; c.gzip_compress_bound(raw.len())];
+    match c.gzip_compress(raw, &mut out) {
+        Ok(n) => {
+            out.truncate(n);
+            out
+        }
+        // Cannot happen with a bound-sized buffer; fall back to flate2.
+        Err(_) => {
+            use std::io::Write;
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            let _ = e.write_all(raw);
+            e.finish().unwrap_or_default()
+        }
+    }
 }
 
 impl IndexReader {
@@ -373,6 +402,8 @@ impl IndexReader {
     /// reads (label indices, label indices table), and decodes every series.
     pub fn verify(&self) -> Result<()> {
         let file: &[u8] = &self.data;
+        self.symbols.check_order(file)?;
+        self.postings.check(file)?;
         let lit = usize::try_from(self.toc.label_indices_table).unwrap_or(usize::MAX);
         let mut d = framed(file, lit, Section::LabelIndicesTable)?;
         let n = d.be32("entry count")?;
@@ -502,5 +533,23 @@ impl<'r> SeriesCursor<'r> {
     /// The current series as an owned value.
     pub fn to_series(&self) -> Series {
         self.reader.to_series(&self.cur, self.strip)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gunzip_handles_multi_member_and_forged_sizes() {
+        let (a, b) = (b"first member ".repeat(50), b"second".repeat(70));
+        let mut both = gzip(&a);
+        both.extend_from_slice(&gzip(&b));
+        assert_eq!(gunzip(&both).unwrap(), [a.clone(), b].concat());
+        // A trailer claiming 4 GiB must not be trusted for the allocation.
+        let mut forged = gzip(&a);
+        let n = forged.len();
+        forged[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(gunzip(&forged).is_err());
     }
 }

@@ -22,23 +22,53 @@ impl Symbols {
                 format!("{count} symbols in {} bytes", d.remaining()),
             ));
         }
+        let content_start = d.offset();
         let mut spans = Vec::with_capacity(count);
-        let mut prev: Option<&str> = None;
         for _ in 0..count {
-            let s = d.ustr("symbol")?;
-            if let Some(p) = prev {
-                if p >= s {
-                    return Err(d.invalid("symbol order", format!("{p:?} followed by {s:?}")));
-                }
-            }
-            prev = Some(s);
-            let start = d.offset() - s.len();
-            spans.push((start as u32, s.len() as u32));
+            let b = d.ustr_bytes("symbol")?;
+            spans.push(((d.offset() - b.len()) as u32, b.len() as u32));
         }
         if !d.is_empty() {
             return Err(d.invalid("symbol table", "trailing bytes after the last symbol"));
         }
+        // UTF-8: an all-ASCII table (the usual case) needs no per-symbol check.
+        let content = &file[content_start..d.offset()];
+        if !content.is_ascii() {
+            for &(start, len) in &spans {
+                let b = &file[start as usize..(start + len) as usize];
+                if let Err(e) = std::str::from_utf8(b) {
+                    return Err(IndexError::invalid(
+                        Section::Symbols,
+                        start as usize,
+                        "symbol",
+                        format!("not UTF-8: {e}"),
+                    ));
+                }
+            }
+        }
         Ok(Symbols { spans })
+    }
+
+    /// Checks that symbols are strictly increasing (lookups rely on it).
+    /// Done by `verify`, not on open: Loki does not check it either.
+    pub(crate) fn check_order(&self, file: &[u8]) -> Result<()> {
+        for w in self.spans.windows(2) {
+            let a = &file[w[0].0 as usize..(w[0].0 + w[0].1) as usize];
+            let b = &file[w[1].0 as usize..(w[1].0 + w[1].1) as usize];
+            if a >= b {
+                return Err(IndexError::invalid(
+                    Section::Symbols,
+                    w[1].0 as usize,
+                    "symbol order",
+                    format!(
+                        "{:?} followed by {:?}",
+                        String::from_utf8_lossy(a),
+                        String::from_utf8_lossy(b)
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn len(&self) -> usize {
