@@ -90,6 +90,21 @@ impl<'a> Decoder<'a> {
 
     #[inline(never)]
     fn uvarint_slow(&mut self, what: &'static str) -> Result<u64> {
+        // With 10 bytes available no per-byte bounds check is needed.
+        if let Some(w) = self.buf.get(self.pos..self.pos + 10) {
+            let mut x: u64 = 0;
+            for (i, &b) in w.iter().enumerate() {
+                if b < 0x80 {
+                    if i == 9 && b > 1 {
+                        return Err(self.invalid(what, "uvarint overflows 64 bits"));
+                    }
+                    self.pos += i + 1;
+                    return Ok(x | (u64::from(b) << (7 * i)));
+                }
+                x |= u64::from(b & 0x7f) << (7 * i);
+            }
+            return Err(self.invalid(what, "uvarint longer than 10 bytes"));
+        }
         let mut x: u64 = 0;
         let mut shift = 0u32;
         for i in 0..10 {

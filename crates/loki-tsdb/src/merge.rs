@@ -77,19 +77,20 @@ fn collect_symbols(inputs: &mut [Input<'_>]) -> Result<Vec<String>> {
     let mut pos = vec![0usize; inputs.len()];
     for (i, l) in used_lists.iter().enumerate() {
         if let Some(&s) = l.first() {
-            heap.push(Reverse((inputs[i].view.reader().symbol(s), i)));
+            heap.push(Reverse((inputs[i].view.reader().symbol_bytes(s), i)));
         }
     }
     let mut out: Vec<String> = Vec::new();
     while let Some(Reverse((s, i))) = heap.pop() {
-        if out.last().map(String::as_str) != Some(s) {
-            out.push(s.to_owned());
+        if out.last().map(String::as_bytes) != Some(s) {
+            // Validated as UTF-8 when the input was opened.
+            out.push(String::from_utf8_lossy(s).into_owned());
         }
         let sym = used_lists[i][pos[i]];
         inputs[i].map[sym as usize] = (out.len() - 1) as u32;
         pos[i] += 1;
         if let Some(&next) = used_lists[i].get(pos[i]) {
-            heap.push(Reverse((inputs[i].view.reader().symbol(next), i)));
+            heap.push(Reverse((inputs[i].view.reader().symbol_bytes(next), i)));
         }
     }
     Ok(out)
@@ -130,13 +131,16 @@ pub fn merge<W: Write>(
     let mut group: Vec<Pending> = Vec::new();
     let mut spare: Vec<Pending> = Vec::new();
     while let Some(&Reverse((fp, _))) = heap.peek() {
-        // Gather every series with this fingerprint from every input.
-        while let Some(&Reverse((f, i))) = heap.peek() {
+        // Gather every series with this fingerprint from every input. The
+        // heap top is replaced in place (one sift) rather than popped and
+        // pushed again.
+        while let Some(mut top) = heap.peek_mut() {
+            let Reverse((f, i)) = *top;
             if f != fp {
                 break;
             }
-            heap.pop();
             let inp = &mut inputs[i];
+            let mut next = None;
             loop {
                 let (mut labels, mut chunks) = spare.pop().unwrap_or_default();
                 labels.clear();
@@ -152,8 +156,14 @@ pub fn merge<W: Write>(
                     break;
                 }
                 if inp.cur.fingerprint != fp {
-                    heap.push(Reverse((inp.cur.fingerprint, i)));
+                    next = Some(inp.cur.fingerprint);
                     break;
+                }
+            }
+            match next {
+                Some(nfp) => *top = Reverse((nfp, i)),
+                None => {
+                    std::collections::binary_heap::PeekMut::pop(top);
                 }
             }
         }

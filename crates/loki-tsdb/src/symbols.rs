@@ -82,6 +82,13 @@ impl Symbols {
         std::str::from_utf8(b).ok()
     }
 
+    pub(crate) fn get_bytes<'a>(&self, file: &'a [u8], i: u32) -> &'a [u8] {
+        self.spans
+            .get(i as usize)
+            .and_then(|&(start, len)| file.get(start as usize..(start + len) as usize))
+            .unwrap_or(&[])
+    }
+
     pub(crate) fn lookup(&self, file: &[u8], s: &str) -> Option<u32> {
         self.spans
             .binary_search_by(|&(start, len)| {
