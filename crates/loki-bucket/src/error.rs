@@ -30,14 +30,18 @@ pub enum BucketError {
         key: String,
     },
     /// Credentials missing, wrong, or lacking permission.
-    #[error("{store}: access denied for `{key}` (check credentials and bucket policy): {source}")]
+    #[error(
+        "{store}: access denied for `{key}` (check credentials and bucket policy): {}",
+        summarize(error)
+    )]
     AccessDenied {
         /// Store description.
         store: String,
         /// Object key or prefix.
         key: String,
-        /// Underlying error.
-        source: Box<object_store::Error>,
+        /// Underlying error (kept out of the `source()` chain: its text nests every inner
+        /// error already, so printing the chain would repeat it; Display shows a summary).
+        error: Box<object_store::Error>,
     },
     /// A body was shorter than announced (cut connection); retried, then reported.
     #[error("{store}: `{key}`: body truncated: expected {expected} bytes, got {got}")]
@@ -52,7 +56,7 @@ pub enum BucketError {
         got: u64,
     },
     /// Any other storage failure (after retries, when it was retryable).
-    #[error("{store}: {op} `{key}`: {source}")]
+    #[error("{store}: {op} `{key}`: {}", summarize(error))]
     Storage {
         /// Store description.
         store: String,
@@ -60,8 +64,9 @@ pub enum BucketError {
         op: &'static str,
         /// Object key or prefix.
         key: String,
-        /// Underlying error.
-        source: Box<object_store::Error>,
+        /// Underlying error (kept out of the `source()` chain: its text nests every inner
+        /// error already, so printing the chain would repeat it; Display shows a summary).
+        error: Box<object_store::Error>,
     },
     /// The store could not be constructed from the config or URL.
     #[error("cannot build object store `{store}`: {message}")]
@@ -91,7 +96,7 @@ impl BucketError {
             E::PermissionDenied { .. } | E::Unauthenticated { .. } => Self::AccessDenied {
                 store,
                 key,
-                source: Box::new(e),
+                error: Box::new(e),
             },
             source => {
                 if let Some(t) = crate::retry::truncation_of(&source) {
@@ -111,14 +116,14 @@ impl BucketError {
                     return Self::AccessDenied {
                         store,
                         key,
-                        source: Box::new(source),
+                        error: Box::new(source),
                     };
                 }
                 Self::Storage {
                     store,
                     op,
                     key,
-                    source: Box::new(source),
+                    error: Box::new(source),
                 }
             }
         }
@@ -127,6 +132,46 @@ impl BucketError {
     /// True for [`BucketError::NotFound`].
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::NotFound { .. })
+    }
+}
+
+/// One line for people: the innermost error's text, with an S3 XML error body reduced to
+/// its code and message.
+fn summarize(e: &object_store::Error) -> String {
+    let mut cur: &(dyn std::error::Error + 'static) = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    let text = cur.to_string();
+    let between = |a: &str, b: &str| {
+        let i = text.find(a)? + a.len();
+        let j = text[i..].find(b)? + i;
+        Some(text[i..j].to_string())
+    };
+    if let Some(code) = between("<Code>", "</Code>") {
+        let status = text
+            .find("status code: ")
+            .map(|i| {
+                text[i + 13..]
+                    .split(':')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string()
+            })
+            .unwrap_or_default();
+        let msg = between("<Message>", "</Message>").unwrap_or_default();
+        return format!("{status} {code}: {msg}").trim().to_string();
+    }
+    let line = text.lines().next().unwrap_or_default();
+    if line.len() > 300 {
+        let mut end = 300;
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &line[..end])
+    } else {
+        line.to_string()
     }
 }
 
