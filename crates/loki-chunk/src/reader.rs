@@ -191,11 +191,10 @@ impl Chunk {
     }
 }
 
-fn read_trailer(
-    b: &[u8],
-    version: FormatVersion,
-    header_len: usize,
-) -> Result<(usize, usize, Option<(usize, usize)>)> {
+/// Metas offset and length, and the v4 symbols section (offset, length).
+type Sections = (usize, usize, Option<(usize, usize)>);
+
+fn read_trailer(b: &[u8], version: FormatVersion, header_len: usize) -> Result<Sections> {
     let n = b.len();
     let trailer = if version == FormatVersion::V4 {
         TRAILER_V4

@@ -319,7 +319,7 @@ impl ChunkWriter {
     fn reorder(&mut self) -> Result<()> {
         let old = std::mem::take(&mut self.blocks);
         let old_symbols = std::mem::take(&mut self.symbols);
-        let mut entries: Vec<(i64, Bytes, Vec<(Bytes, Bytes)>)> = Vec::new();
+        let mut entries: Vec<crate::Entry> = Vec::new();
         for (i, b) in old.iter().enumerate() {
             let raw = self
                 .opts
@@ -336,15 +336,19 @@ impl ChunkWriter {
                 old_symbols.strings.clone().into(),
             );
             while let Some(e) = dec.next_filtered(&mut |_, _| true)? {
-                entries.push((e.timestamp_ns, e.line, e.structured_metadata));
+                entries.push(e);
             }
         }
         // Equal timestamps from different blocks come out ordered by line, as Loki's merge
         // iterator orders them (seen in Loki's own multi-block output).
-        entries.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+        entries.sort_by(|a, b| {
+            a.timestamp_ns
+                .cmp(&b.timestamp_ns)
+                .then_with(|| a.line.cmp(&b.line))
+        });
         self.compressed_bytes = 0;
-        for (ts, line, sm) in entries {
-            self.append(ts, &line, &sm)?;
+        for e in entries {
+            self.append(e.timestamp_ns, &e.line, &e.structured_metadata)?;
         }
         self.cut()
     }

@@ -202,7 +202,7 @@ fn chunk_full_follows_the_target_size() {
     }
     // Cut blocks count compressed (here: raw 100 + varint overhead), the head uncompressed.
     let bytes = w.finish().unwrap();
-    assert!(n >= 15 && n < 20, "{n}");
+    assert!((15..20).contains(&n), "{n}");
     assert!(bytes.len() < 1200);
     let mut w = ChunkWriter::new(WriterOptions {
         target_size: 0,
