@@ -78,19 +78,8 @@ impl<'a> Decoder<'a> {
     /// Go `binary.Uvarint`: at most 10 bytes, the 10th may only hold one bit.
     #[inline(always)]
     pub(crate) fn uvarint(&mut self, what: &'static str) -> Result<u64> {
-        // Most varints in an index are one byte.
-        if let Some(&b) = self.buf.get(self.pos) {
-            if b < 0x80 {
-                self.pos += 1;
-                return Ok(u64::from(b));
-            }
-        }
-        self.uvarint_slow(what)
-    }
-
-    #[inline(never)]
-    fn uvarint_slow(&mut self, what: &'static str) -> Result<u64> {
-        // With 10 bytes available no per-byte bounds check is needed.
+        // With 10 bytes available no per-byte bounds check is needed; most
+        // varints in an index are 1–4 bytes.
         if let Some(w) = self.buf.get(self.pos..self.pos + 10) {
             let mut x: u64 = 0;
             for (i, &b) in w.iter().enumerate() {
@@ -105,6 +94,12 @@ impl<'a> Decoder<'a> {
             }
             return Err(self.invalid(what, "uvarint longer than 10 bytes"));
         }
+        self.uvarint_tail(what)
+    }
+
+    /// Near the end of the buffer: check every byte.
+    #[inline(never)]
+    fn uvarint_tail(&mut self, what: &'static str) -> Result<u64> {
         let mut x: u64 = 0;
         let mut shift = 0u32;
         for i in 0..10 {

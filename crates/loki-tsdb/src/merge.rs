@@ -8,7 +8,8 @@
 //! the writer's postings (4 bytes per series and label).
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Write;
 
 use crate::builder::sort_dedup_chunks;
@@ -20,6 +21,31 @@ use crate::view::IndexView;
 use crate::writer::{IndexWriter, WriteSummary};
 
 const UNUSED: u32 = u32::MAX;
+
+/// A small, fast, non-cryptographic hasher for symbol strings (FxHash's
+/// multiply-rotate step); keys come from our own inputs, so hash flooding
+/// is not a concern worth SipHash's cost.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// A series being merged: label symbol ids (output numbering) and chunks.
 type Pending = (Vec<(u32, u32)>, Vec<ChunkMeta>);
@@ -72,27 +98,38 @@ fn collect_symbols(inputs: &mut [Input<'_>]) -> Result<Vec<String>> {
         );
         inp.map = vec![UNUSED; used.len()];
     }
-    // K-way merge of the sorted symbol lists.
-    let mut heap = BinaryHeap::new();
-    let mut pos = vec![0usize; inputs.len()];
-    for (i, l) in used_lists.iter().enumerate() {
-        if let Some(&s) = l.first() {
-            heap.push(Reverse((inputs[i].view.reader().symbol_bytes(s), i)));
+    // Union by hashing (inputs share most symbols, so this beats a k-way
+    // merge of 48 sorted lists), then sort the distinct symbols once and
+    // renumber every input's map into the sorted order.
+    let mut index: HashMap<&[u8], u32, BuildHasherDefault<FxHasher>> = HashMap::default();
+    let mut distinct: Vec<&[u8]> = Vec::new();
+    for (inp, used) in inputs.iter_mut().zip(&used_lists) {
+        let reader = inp.view.reader();
+        for &sym in used {
+            let b = reader.symbol_bytes(sym);
+            let id = *index.entry(b).or_insert_with(|| {
+                distinct.push(b);
+                (distinct.len() - 1) as u32
+            });
+            inp.map[sym as usize] = id;
         }
     }
-    let mut out: Vec<String> = Vec::new();
-    while let Some(Reverse((s, i))) = heap.pop() {
-        if out.last().map(String::as_bytes) != Some(s) {
-            // Validated as UTF-8 when the input was opened.
-            out.push(String::from_utf8_lossy(s).into_owned());
-        }
-        let sym = used_lists[i][pos[i]];
-        inputs[i].map[sym as usize] = (out.len() - 1) as u32;
-        pos[i] += 1;
-        if let Some(&next) = used_lists[i].get(pos[i]) {
-            heap.push(Reverse((inputs[i].view.reader().symbol_bytes(next), i)));
+    let mut order: Vec<u32> = (0..distinct.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| distinct[a as usize].cmp(distinct[b as usize]));
+    let mut rank = vec![0u32; distinct.len()];
+    for (pos, &id) in order.iter().enumerate() {
+        rank[id as usize] = pos as u32;
+    }
+    for inp in inputs.iter_mut() {
+        for m in inp.map.iter_mut().filter(|m| **m != UNUSED) {
+            *m = rank[*m as usize];
         }
     }
+    // Validated as UTF-8 when the inputs were opened.
+    let out: Vec<String> = order
+        .iter()
+        .map(|&id| String::from_utf8_lossy(distinct[id as usize]).into_owned())
+        .collect();
     Ok(out)
 }
 
