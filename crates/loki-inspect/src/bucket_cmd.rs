@@ -735,4 +735,60 @@ mod tests {
         .to_string();
         assert!(e.contains("`gcs` is not configured"), "{e}");
     }
+
+    #[test]
+    fn bucket_ls_on_the_local_s3_server() {
+        let Ok(endpoint) = std::env::var("LOKI_TEST_S3_ENDPOINT") else {
+            eprintln!("SKIPPED: LOKI_TEST_S3_ENDPOINT not set (start .ci/s3.sh's s3_start)");
+            return;
+        };
+        let bucket = std::env::var("LOKI_TEST_S3_BUCKET").unwrap_or_else(|_| "loki-test".into());
+        let prefix = format!(
+            "cli-{}-{}",
+            std::process::id(),
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        );
+        let url = format!("s3://{bucket}/{prefix}");
+        // Write through the library (credentials from the AWS_* environment, as the CLI uses).
+        let b = Bucket::from_url(&url, Some(&endpoint), BucketOptions::default()).unwrap();
+        runtime()
+            .unwrap()
+            .block_on(async {
+                b.put(
+                    "index/index_20782/1795610613-vm-1.tsdb.gz",
+                    bytes::Bytes::from_static(b"idx"),
+                )
+                .await?;
+                b.put(
+                    "index/index_20782/audit/1795610645799011245-compactor-1-2-ab.tsdb.gz",
+                    bytes::Bytes::from_static(b"idx2"),
+                )
+                .await?;
+                b.put(
+                    "audit/4ab51d16b56b6e3d/1a1fed5cb14:1a2036a99cf:b3435a8e",
+                    bytes::Bytes::from_static(b"chunk"),
+                )
+                .await
+            })
+            .unwrap();
+        let mut out = Vec::new();
+        ls_to(
+            &parse_ls(&["ls", "--store", &url, "--endpoint", &endpoint, "--json"]),
+            &mut out,
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let inv = &v["inventory"];
+        assert_eq!(inv["objects"], 3, "{v}");
+        assert_eq!(inv["chunks"]["audit"]["count"], 1);
+        assert_eq!(inv["chunks"]["audit"]["bytes"], 5);
+        assert_eq!(inv["tables"]["index_20782"]["multi_tenant"][0]["size"], 3);
+        assert_eq!(
+            inv["tables"]["index_20782"]["tenants"]["audit"][0]["size"],
+            4
+        );
+    }
 }
