@@ -119,9 +119,6 @@ pub(crate) struct ThanosS3 {
     session_token: Secret,
     insecure: bool,
     bucket_lookup_type: String,
-    // Kept so operators see them acknowledged rather than ignored.
-    #[allow(dead_code)]
-    max_retries: Option<u32>,
 }
 
 impl ThanosS3 {
