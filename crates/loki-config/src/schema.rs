@@ -15,7 +15,8 @@ impl Day {
         let y: i64 = it.next().ok_or_else(bad)?.parse().map_err(|_| bad())?;
         let m: u32 = it.next().ok_or_else(bad)?.parse().map_err(|_| bad())?;
         let d: u32 = it.next().ok_or_else(bad)?.parse().map_err(|_| bad())?;
-        if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+        // Bounded so day arithmetic cannot overflow on absurd input.
+        if !(1..=9999).contains(&y) || !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
             return Err(format!("invalid date `{s}`: no such day"));
         }
         Ok(Day(days_from_civil(y, m, d)))
@@ -322,6 +323,7 @@ mod tests {
         assert!(Day::parse("2023-02-29").is_err());
         assert!(Day::parse("2024-13-01").is_err());
         assert!(Day::parse("yesterday").is_err());
+        assert!(Day::parse("99999999999999999-01-01").is_err());
         assert_eq!(Day::from_unix_secs(1_705_312_800), Day(19737));
         for d in -1000..30000 {
             let (y, m, dd) = Day(d).ymd();
