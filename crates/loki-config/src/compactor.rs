@@ -209,7 +209,7 @@ impl CompactorConfig {
         if base == self.compaction_interval {
             let half = base.as_std() / 2;
             let ten = std::time::Duration::from_secs(600);
-            Duration::from(base.as_std() + half.min(ten))
+            Duration::from(base.as_std().saturating_add(half.min(ten)))
         } else {
             base
         }
