@@ -255,6 +255,72 @@ pub(crate) fn decode_chunks(
     Ok(())
 }
 
+/// Checks a V3/V4 chunk list's page markers against its chunks: Loki's
+/// reader trusts the markers for series with many chunks (range seeks and
+/// stats), so they must agree exactly with what the writer would produce.
+pub(crate) fn check_markers(
+    d: &mut Decoder<'_>,
+    v: FormatVersion,
+    chunks: &[ChunkMeta],
+) -> Result<()> {
+    let n = d.uvarint("chunk count")?;
+    let markers_len = d.be32("page markers length")? as usize;
+    let at = d.offset();
+    let block = d.take(markers_len, "page markers")?;
+    if n == 0 {
+        return Ok(());
+    }
+    let mut m = Decoder::new(block, at, crate::Section::Series);
+    let pages = m.uvarint("page count")?;
+    let want = chunks.len().div_ceil(PAGE_SIZE) as u64;
+    if pages != want {
+        return Err(m.invalid("page count", format!("{pages}, expected {want}")));
+    }
+    // Byte offsets of each page's first chunk, re-derived by encoding the
+    // chunks the way the writer does (minimal varints, as Loki writes).
+    let mut scratch = Encoder::default();
+    let mut prev = 0;
+    let mut offsets = Vec::with_capacity(chunks.len().div_ceil(PAGE_SIZE));
+    for (i, c) in chunks.iter().enumerate() {
+        if i % PAGE_SIZE == 0 {
+            offsets.push(scratch.len() as u64);
+        }
+        put_meta(&mut scratch, v, c, prev);
+        prev = c.max_time;
+    }
+    for (page, &woff) in chunks.chunks(PAGE_SIZE).zip(&offsets) {
+        let count = m.uvarint("page chunk count")?;
+        let kb = m.be32("page kb")?;
+        let entries = m.be32("page entries")?;
+        let offset = m.uvarint("page offset")?;
+        let min = m.varint("page min_time")?;
+        let span = m.varint("page span")?;
+        let wkb = page.iter().fold(0u32, |a, c| a.wrapping_add(c.kb));
+        let wentries = page.iter().fold(0u32, |a, c| a.wrapping_add(c.entries));
+        let wmin = page.iter().map(|c| c.min_time).min().unwrap_or(0);
+        let wmax = page.iter().fold(0i64, |a, c| a.max(c.max_time));
+        if (count, kb, entries, offset, min, span)
+            != (
+                page.len() as u64,
+                wkb,
+                wentries,
+                woff,
+                wmin,
+                wmax.wrapping_sub(wmin),
+            )
+        {
+            return Err(m.invalid(
+                "page marker",
+                format!(
+                    "marker (chunks {count}, kb {kb}, entries {entries}, offset {offset}, \
+                     min {min}, span {span}) disagrees with its chunks"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

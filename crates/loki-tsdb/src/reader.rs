@@ -9,7 +9,7 @@ use std::path::Path;
 
 use bytes::Bytes;
 
-use crate::chunk_meta::{decode_chunks, ChunkMeta};
+use crate::chunk_meta::{check_markers, decode_chunks, ChunkMeta};
 use crate::decode::{framed, Decoder};
 use crate::error::{CorruptKind, IndexError, Result, Section};
 use crate::fingerprint_offsets::FingerprintOffsets;
@@ -376,6 +376,7 @@ impl IndexReader {
             out.labels.push((name, value));
         }
         if !labels_only {
+            out.chunks_at = d.offset();
             decode_chunks(&mut d, self.version, &mut out.chunks)?;
         }
         out.trailing = d.remaining();
@@ -436,6 +437,11 @@ impl IndexReader {
         while cur.advance()? {
             let raw = &cur.cur;
             let quirk = self.version != FormatVersion::V2 && raw.chunks.is_empty();
+            if self.version != FormatVersion::V2 {
+                let list = &file[raw.chunks_at..raw.end + raw.trailing];
+                let mut d = Decoder::new(list, raw.chunks_at, Section::Series);
+                check_markers(&mut d, self.version, &raw.chunks)?;
+            }
             if raw.trailing > usize::from(quirk) {
                 return Err(IndexError::invalid(
                     Section::Series,
@@ -455,6 +461,8 @@ impl IndexReader {
 /// A decoded series record with labels as symbol indices.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RawSeries {
+    /// Absolute offset of the chunk list (for `verify`'s marker check).
+    pub(crate) chunks_at: usize,
     pub(crate) series_ref: u32,
     pub(crate) fingerprint: u64,
     pub(crate) labels: Vec<(u32, u32)>,

@@ -124,3 +124,35 @@ fn gzip_damage_is_an_error() {
         );
     }
 }
+
+/// A page marker that disagrees with its chunks but carries a valid CRC
+/// (a writer bug, not bit rot) is still caught by `verify`.
+#[test]
+fn inconsistent_page_marker_with_valid_crc_is_caught_by_verify() {
+    let mut b = vector("v3_many_chunks.tsdb");
+    let r = IndexReader::from_bytes(b.clone()).unwrap();
+    let at = r.all_series_refs().unwrap()[0] as usize * 16;
+    // The record length is a uvarint of one or two bytes here.
+    let len = b[at] as usize;
+    let (content, len) = if len < 0x80 {
+        (at + 1, len)
+    } else {
+        (at + 2, (len & 0x7f) | (b[at + 1] as usize) << 7)
+    };
+    // fp(8) labels(1+2) chunk count(1) markers_len(4) pages(1) count(1) -> KB
+    b[content + 18 + 3] ^= 0x01;
+    let crc = crc32c::crc32c(&b[content..content + len]);
+    b[content + len..content + len + 4].copy_from_slice(&crc.to_be_bytes());
+    let r = IndexReader::from_bytes(b).unwrap();
+    // Normal reads still work (markers are skipped)...
+    assert_eq!(
+        r.series_at(r.all_series_refs().unwrap()[0])
+            .unwrap()
+            .chunks
+            .len(),
+        70
+    );
+    // ...but verification names the problem.
+    let e = r.verify().unwrap_err().to_string();
+    assert!(e.contains("page marker"), "{e}");
+}
