@@ -37,6 +37,7 @@ mod codec;
 mod entry;
 mod error;
 mod fast_decode;
+mod fast_encode;
 mod format;
 mod iter;
 mod key;
