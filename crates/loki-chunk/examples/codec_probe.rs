@@ -1,7 +1,20 @@
+//! Compression ratio and speed of the codec settings we use, against the sizes Loki's Go
+//! libraries reached on the same blocks of the bench corpus. This is how the levels in
+//! `fast_encode.rs` were chosen.
+//!
+//! `cargo run --release -p loki-chunk --example codec_probe [CORPUS_DIR]`
+//! (default: `../shared/bench-corpus` next to the repository).
 use loki_chunk::ChunkObject;
 use std::time::Instant;
 fn main() {
-    let dir = std::path::Path::new("/work/shared/bench-corpus/chunks");
+    let root = std::env::args()
+        .nth(1)
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/bench-corpus")
+        });
+    let dir = root.join("chunks");
     for codec in ["gzip", "snappy", "lz4", "zstd"] {
         let mut blocks = Vec::new();
         let mut loki = 0usize;
