@@ -51,22 +51,27 @@ pub enum Appended {
     Duplicate,
 }
 
+/// One entry of the head: where its encoded record lives in the head buffer.
 #[derive(Debug, Clone, Copy)]
 struct HeadEntry {
     ts: i64,
+    /// The whole record: ts, length, line, (v4) metadata section.
+    rec_start: u32,
+    rec_len: u32,
+    /// The line within the buffer.
     line_start: u32,
     line_len: u32,
-    sm_start: u32,
-    sm_len: u32,
 }
 
+/// The head keeps entries already encoded as they will appear in a block, so cutting an
+/// in-order head (the normal case) compresses the buffer as is, without another copy.
 #[derive(Debug, Default)]
 struct Head {
     /// Sorted by timestamp; arrival order within one timestamp.
     entries: Vec<HeadEntry>,
-    lines: Vec<u8>,
-    /// Symbol references, pairs flattened.
-    metadata: Vec<u32>,
+    buf: Vec<u8>,
+    /// Whether `buf` holds the records in `entries` order (no out-of-order append yet).
+    in_order: bool,
     size: usize,
     mint: i64,
     maxt: i64,
@@ -74,24 +79,27 @@ struct Head {
 
 impl Head {
     fn line(&self, e: &HeadEntry) -> &[u8] {
-        &self.lines[e.line_start as usize..(e.line_start + e.line_len) as usize]
+        &self.buf[e.line_start as usize..(e.line_start + e.line_len) as usize]
     }
 
-    fn refs(&self, e: &HeadEntry) -> &[u32] {
-        &self.metadata[e.sm_start as usize..(e.sm_start + e.sm_len) as usize]
+    /// The metadata section of a record (empty for v3).
+    fn metadata(&self, e: &HeadEntry) -> &[u8] {
+        &self.buf[(e.line_start + e.line_len) as usize..(e.rec_start + e.rec_len) as usize]
     }
 
     fn clear(&mut self) {
         self.entries.clear();
-        self.lines.clear();
-        self.metadata.clear();
+        self.buf.clear();
+        self.in_order = true;
         self.size = 0;
     }
 }
 
 #[derive(Debug)]
 struct CutBlock {
-    compressed: Vec<u8>,
+    /// Range in the writer's `block_data`.
+    start: usize,
+    len: usize,
     num_entries: usize,
     mint: i64,
     maxt: i64,
@@ -136,9 +144,12 @@ pub struct ChunkWriter {
     opts: WriterOptions,
     symbols: SymbolTable,
     blocks: Vec<CutBlock>,
-    compressed_bytes: usize,
+    /// Compressed blocks back to back.
+    block_data: Vec<u8>,
     head: Head,
     scratch: Vec<u8>,
+    refs: Vec<u32>,
+    sm_section: Vec<u8>,
 }
 
 impl ChunkWriter {
@@ -148,9 +159,14 @@ impl ChunkWriter {
             opts,
             symbols: SymbolTable::default(),
             blocks: Vec::new(),
-            compressed_bytes: 0,
-            head: Head::default(),
+            block_data: Vec::new(),
+            head: Head {
+                in_order: true,
+                ..Head::default()
+            },
             scratch: Vec::new(),
+            refs: Vec::new(),
+            sm_section: Vec::new(),
         }
     }
 
@@ -184,7 +200,7 @@ impl ChunkWriter {
             .map(|(n, v)| n.as_ref().len() + v.as_ref().len())
             .sum();
         let projected =
-            self.symbols.raw_bytes + self.compressed_bytes + self.head.size + line.len() + sm;
+            self.symbols.raw_bytes + self.block_data.len() + self.head.size + line.len() + sm;
         projected < self.opts.target_size
     }
 
@@ -202,9 +218,9 @@ impl ChunkWriter {
             .ok_or_else(|| {
                 Error::InvalidInput(format!("line of {} bytes is too long", line.len()))
             })?;
-        let sm_start = self.head.metadata.len();
-        let mut pairs = 0usize;
-        if self.opts.version.has_structured_metadata() && !metadata.is_empty() {
+        let with_sm = self.opts.version.has_structured_metadata();
+        self.refs.clear();
+        if with_sm && !metadata.is_empty() {
             let mut sorted: Vec<(&[u8], &[u8])> = metadata
                 .iter()
                 .map(|(n, v)| (n.as_ref(), v.as_ref()))
@@ -213,40 +229,63 @@ impl ChunkWriter {
             for (n, v) in sorted {
                 let n = self.symbols.intern(n)?;
                 let v = self.symbols.intern(v)?;
-                self.head.metadata.extend_from_slice(&[n, v]);
+                self.refs.extend_from_slice(&[n, v]);
             }
-            pairs = metadata.len();
+        }
+        let pairs = self.refs.len() / 2;
+        // The entry's metadata section as stored: size, pair count, references.
+        self.sm_section.clear();
+        if with_sm {
+            let count = pairs as u64;
+            let len = uvarint_len(count)
+                + self
+                    .refs
+                    .iter()
+                    .map(|&r| uvarint_len(u64::from(r)))
+                    .sum::<usize>();
+            put_uvarint(&mut self.sm_section, len as u64);
+            put_uvarint(&mut self.sm_section, count);
+            for &r in &self.refs {
+                put_uvarint(&mut self.sm_section, u64::from(r));
+            }
         }
         // Entries keep timestamp order; equal timestamps keep arrival order.
         let pos = match self.head.entries.last() {
             Some(last) if last.ts > ts => self.head.entries.partition_point(|e| e.ts <= ts),
             _ => self.head.entries.len(),
         };
-        let refs = &self.head.metadata[sm_start..];
-        let dup = self.head.entries[..pos]
+        let head = &self.head;
+        let dup = head.entries[..pos]
             .iter()
             .rev()
             .take_while(|e| e.ts == ts)
-            .any(|e| self.head.line(e) == line && self.head.refs(e) == refs);
+            .any(|e| head.line(e) == line && head.metadata(e) == &self.sm_section[..]);
         if dup {
-            self.head.metadata.truncate(sm_start);
             return Ok(Appended::Duplicate);
         }
+        let too_big = || Error::InvalidInput("head block over 4 GiB".into());
+        let rec_start = self.head.buf.len();
+        put_varint(&mut self.head.buf, ts);
+        put_uvarint(&mut self.head.buf, u64::from(line_len));
+        let line_start = self.head.buf.len();
+        self.head.buf.extend_from_slice(line);
+        self.head.buf.extend_from_slice(&self.sm_section);
         let entry = HeadEntry {
             ts,
-            line_start: u32::try_from(self.head.lines.len())
-                .map_err(|_| Error::InvalidInput("head block over 4 GiB".into()))?,
+            rec_start: u32::try_from(rec_start).map_err(|_| too_big())?,
+            rec_len: u32::try_from(self.head.buf.len() - rec_start).map_err(|_| too_big())?,
+            line_start: u32::try_from(line_start).map_err(|_| too_big())?,
             line_len,
-            sm_start: sm_start as u32,
-            sm_len: (pairs * 2) as u32,
         };
-        self.head.lines.extend_from_slice(line);
         if self.head.entries.is_empty() {
             self.head.mint = ts;
             self.head.maxt = ts;
         } else {
             self.head.mint = self.head.mint.min(ts);
             self.head.maxt = self.head.maxt.max(ts);
+        }
+        if pos != self.head.entries.len() {
+            self.head.in_order = false;
         }
         self.head.entries.insert(pos, entry);
         self.head.size += line.len() + METADATA_PAIR_SIZE * pairs;
@@ -263,39 +302,31 @@ impl ChunkWriter {
         if self.head.entries.is_empty() {
             return Ok(());
         }
-        let with_sm = self.opts.version.has_structured_metadata();
-        let raw = &mut self.scratch;
-        raw.clear();
-        for e in &self.head.entries {
-            put_varint(raw, e.ts);
-            put_uvarint(raw, u64::from(e.line_len));
-            raw.extend_from_slice(self.head.line(e));
-            if with_sm {
-                let refs = self.head.refs(e);
-                let count = (refs.len() / 2) as u64;
-                let sec_len = uvarint_len(count)
-                    + refs
-                        .iter()
-                        .map(|&r| uvarint_len(u64::from(r)))
-                        .sum::<usize>();
-                put_uvarint(raw, sec_len as u64);
-                put_uvarint(raw, count);
-                for &r in refs {
-                    put_uvarint(raw, u64::from(r));
-                }
+        let raw: &[u8] = if self.head.in_order {
+            &self.head.buf
+        } else {
+            self.scratch.clear();
+            for e in &self.head.entries {
+                let r = e.rec_start as usize..(e.rec_start + e.rec_len) as usize;
+                self.scratch.extend_from_slice(&self.head.buf[r]);
             }
+            &self.scratch
+        };
+        if self.block_data.capacity() == 0 {
+            // Most chunks fill to the target: one allocation instead of repeated growth.
+            self.block_data.reserve(self.opts.target_size.min(16 << 20));
         }
-        let mut compressed = Vec::new();
+        let start = self.block_data.len();
         self.opts
             .encoding
-            .compress_into(raw, &mut compressed)
+            .compress_into(raw, &mut self.block_data)
             .map_err(|e| Error::Compress {
                 encoding: self.opts.encoding.name(),
                 reason: e.0,
             })?;
-        self.compressed_bytes += compressed.len();
         self.blocks.push(CutBlock {
-            compressed,
+            start,
+            len: self.block_data.len() - start,
             num_entries: self.head.entries.len(),
             mint: self.head.mint,
             maxt: self.head.maxt,
@@ -318,13 +349,14 @@ impl ChunkWriter {
 
     fn reorder(&mut self) -> Result<()> {
         let old = std::mem::take(&mut self.blocks);
+        let old_data = std::mem::take(&mut self.block_data);
         let old_symbols = std::mem::take(&mut self.symbols);
         let mut entries: Vec<crate::Entry> = Vec::new();
         for (i, b) in old.iter().enumerate() {
             let raw = self
                 .opts
                 .encoding
-                .decompress(&b.compressed, b.uncompressed_size)
+                .decompress(&old_data[b.start..b.start + b.len], b.uncompressed_size)
                 .map_err(|e| {
                     Error::InvalidInput(format!("re-reading block {i} during reorder: {}", e.0))
                 })?;
@@ -346,7 +378,6 @@ impl ChunkWriter {
                 .cmp(&b.timestamp_ns)
                 .then_with(|| a.line.cmp(&b.line))
         });
-        self.compressed_bytes = 0;
         for e in entries {
             self.append(e.timestamp_ns, &e.line, &e.structured_metadata)?;
         }
@@ -370,11 +401,7 @@ impl ChunkWriter {
     /// ingester does before every flush).
     pub fn to_bytes(&self) -> Result<Bytes> {
         let v = self.opts.version;
-        let total: usize = self
-            .blocks
-            .iter()
-            .map(|b| b.compressed.len() + CRC_LEN + 24)
-            .sum();
+        let total: usize = self.blocks.iter().map(|b| b.len + CRC_LEN + 24).sum();
         let mut out = Vec::with_capacity(total + 64 + self.symbols.raw_bytes);
         out.extend_from_slice(&MAGIC.to_be_bytes());
         out.push(v.as_u8());
@@ -406,8 +433,9 @@ impl ChunkWriter {
         put_uvarint(&mut metas, self.blocks.len() as u64);
         for b in &self.blocks {
             let offset = out.len();
-            out.extend_from_slice(&b.compressed);
-            out.extend_from_slice(&crc32c::crc32c(&b.compressed).to_be_bytes());
+            let data = &self.block_data[b.start..b.start + b.len];
+            out.extend_from_slice(data);
+            out.extend_from_slice(&crc32c::crc32c(data).to_be_bytes());
             put_uvarint(&mut metas, b.num_entries as u64);
             put_varint(&mut metas, b.mint);
             put_varint(&mut metas, b.maxt);
@@ -415,7 +443,7 @@ impl ChunkWriter {
             if v.has_uncompressed_size() {
                 put_uvarint(&mut metas, b.uncompressed_size as u64);
             }
-            put_uvarint(&mut metas, b.compressed.len() as u64);
+            put_uvarint(&mut metas, b.len as u64);
         }
         let metas_off = out.len();
         out.extend_from_slice(&metas);
