@@ -1,0 +1,392 @@
+//! Compaction of one table (spec §5.4), with retention applied when asked (§6.3):
+//!
+//! 1. list the table once; only what is listed here is ever deleted;
+//! 2. per tenant, merge its slice of every multi-tenant upload with its per-tenant files
+//!    (streaming merge from `loki-tsdb`), then apply retention to the result;
+//! 3. per tenant: write the markers of expired chunks, upload the new file, then delete
+//!    that tenant's listed files;
+//! 4. once every tenant succeeded, delete the listed multi-tenant uploads.
+//!
+//! A crash anywhere leaves either the old files, or old and new files side by side (the
+//! next pass merges them again, de-duplicating chunk refs), never less data.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use loki_tsdb::{
+    gzip, merge, IndexBuilder, IndexFileName, IndexObjectKey, IndexReader, IndexView, WriteSummary,
+};
+
+use crate::clock::Clock;
+use crate::crash;
+use crate::error::{CompactorError, Result};
+use crate::markers::MarkerStore;
+use crate::metrics::{names, Metrics};
+use crate::periods::Period;
+use crate::retention::{ExpiredChunk, Expiry, Outcome};
+
+/// Everything one table's compaction needs.
+#[derive(Debug, Clone, Copy)]
+pub struct TableJob<'a> {
+    /// The table's period.
+    pub period: &'a Period,
+    /// Table name.
+    pub table: &'a str,
+    /// Table day number.
+    pub day: i64,
+    /// Retention of this pass, if it is a retention pass.
+    pub expiry: Option<&'a Expiry>,
+    /// Where markers go (retention passes).
+    pub markers: Option<&'a MarkerStore>,
+    /// Tenants processed concurrently.
+    pub upload_parallelism: usize,
+    /// Report only: no upload, delete or marker.
+    pub dry_run: bool,
+    /// Cleared when this instance loses the lease: no write may start after that.
+    pub allowed: &'a AtomicBool,
+    /// Time source (file names).
+    pub clock: &'a Clock,
+    /// Metrics.
+    pub metrics: &'a Metrics,
+}
+
+/// What happened to one table.
+#[derive(Debug, Default, Clone)]
+pub struct TableReport {
+    /// Per-tenant files uploaded.
+    pub uploaded: Vec<String>,
+    /// Objects deleted (tenant files and uploads).
+    pub deleted: Vec<String>,
+    /// Expired chunks per tenant (also filled in dry runs).
+    pub expired: BTreeMap<String, Vec<ExpiredChunk>>,
+    /// Chunk refs dropped from this table without a mark (they live on in later tables).
+    pub dropped_refs: u64,
+}
+
+struct Listing {
+    common: Vec<String>,
+    tenants: BTreeMap<String, Vec<String>>,
+}
+
+async fn list(job: &TableJob<'_>) -> Result<Listing> {
+    let prefix = format!("{}{}/", job.period.path_prefix, job.table);
+    let mut l = Listing {
+        common: Vec::new(),
+        tenants: BTreeMap::new(),
+    };
+    for o in job.period.bucket.list(&prefix).await? {
+        match IndexObjectKey::parse(&job.period.path_prefix, &o.key) {
+            Ok(k) if k.table == job.table => match k.tenant {
+                None => l.common.push(o.key),
+                Some(t) => l.tenants.entry(t).or_default().push(o.key),
+            },
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(key = %o.key, err = %e, "ignoring object that is no index file")
+            }
+        }
+    }
+    l.common.sort();
+    for v in l.tenants.values_mut() {
+        v.sort();
+    }
+    Ok(l)
+}
+
+fn index_err(table: &str) -> impl Fn(loki_tsdb::IndexError) -> CompactorError + '_ {
+    move |source| CompactorError::Index {
+        table: table.to_owned(),
+        source,
+    }
+}
+
+async fn fetch_readers(job: &TableJob<'_>, keys: &[String]) -> Result<Vec<IndexReader>> {
+    let mut out = Vec::with_capacity(keys.len());
+    for (k, r) in keys.iter().zip(job.period.bucket.get_many(keys).await) {
+        let bytes = r?;
+        let reader = tokio::task::spawn_blocking(move || IndexReader::from_bytes(bytes))
+            .await
+            .map_err(|e| CompactorError::Task(e.to_string()))?
+            .map_err(|e| CompactorError::Index {
+                table: format!("{} ({k})", job.table),
+                source: e,
+            })?;
+        out.push(reader);
+    }
+    Ok(out)
+}
+
+/// Result of the CPU part for one tenant.
+struct Built {
+    upload: Option<(Bytes, WriteSummary)>,
+    delete_sources: bool,
+    expired: Vec<ExpiredChunk>,
+    dropped: u64,
+    action: &'static str,
+}
+
+/// Merges and applies retention for one tenant (runs on a blocking thread).
+fn build_tenant(
+    tenant: &str,
+    common: &[IndexReader],
+    own: &[IndexReader],
+    merge_needed: bool,
+    version: loki_tsdb::FormatVersion,
+    expiry: Option<(&Expiry, i64)>,
+) -> loki_tsdb::Result<Built> {
+    let mut b = Built {
+        upload: None,
+        delete_sources: false,
+        expired: Vec::new(),
+        dropped: 0,
+        action: "none",
+    };
+    if merge_needed {
+        let mut views: Vec<IndexView<'_>> = common.iter().map(|r| r.tenant_view(tenant)).collect();
+        views.extend(own.iter().map(IndexReader::view));
+        let (bytes, summary) = merge(&views, version, Vec::new())?;
+        b.upload = Some((Bytes::from(bytes), summary));
+        b.delete_sources = true;
+    }
+    let Some((exp, day)) = expiry else {
+        return Ok(b);
+    };
+    let merged_reader;
+    let reader = match &b.upload {
+        Some((bytes, _)) => {
+            merged_reader = IndexReader::from_bytes(bytes.clone())?;
+            &merged_reader
+        }
+        None => match own.first() {
+            Some(r) => r,
+            None => return Ok(b),
+        },
+    };
+    let applied = exp.apply(tenant, day, reader)?;
+    b.expired = applied.expired;
+    b.dropped = applied.dropped;
+    match applied.outcome {
+        Outcome::Unchanged => {}
+        Outcome::Modified(series) => {
+            let mut builder = IndexBuilder::new(version);
+            for s in series {
+                builder.add_series(s.labels, s.fingerprint, s.chunks);
+            }
+            let (bytes, summary) = builder.build()?;
+            b.upload = Some((Bytes::from(bytes), summary));
+            b.delete_sources = true;
+            b.action = "modified";
+        }
+        Outcome::Empty => {
+            b.upload = None;
+            b.delete_sources = true;
+            b.action = "deleted";
+        }
+    }
+    Ok(b)
+}
+
+fn check_allowed(job: &TableJob<'_>) -> Result<()> {
+    if job.allowed.load(Ordering::SeqCst) {
+        Ok(())
+    } else {
+        Err(CompactorError::Task(
+            "compactor lease lost: abandoning the table before the next write".into(),
+        ))
+    }
+}
+
+/// Compacts (and, in retention passes, applies retention to) one table.
+pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
+    let started = Instant::now();
+    let table = job.table;
+    let listing = list(&job).await?;
+    let mut report = TableReport::default();
+    if listing.common.is_empty() && listing.tenants.is_empty() {
+        tracing::debug!(table, "no common index files and user index found");
+        return Ok(report);
+    }
+    tracing::info!(
+        table,
+        common = listing.common.len(),
+        tenants = listing.tenants.len(),
+        "compacting table"
+    );
+    let common = Arc::new(fetch_readers(&job, &listing.common).await?);
+    let mut tenants: BTreeSet<String> = listing.tenants.keys().cloned().collect();
+    let mut in_common: BTreeSet<String> = BTreeSet::new();
+    for r in common.iter() {
+        for t in r.tenants() {
+            in_common.insert(t.to_owned());
+            tenants.insert(t.to_owned());
+        }
+    }
+    let retention_table = job.expiry.filter(|e| e.table_gate(job.day));
+    let from = job.period.name.as_str();
+
+    let results: Vec<(String, TenantDone)> = futures::stream::iter(tenants.into_iter().map(|t| {
+        let common = Arc::clone(&common);
+        let own_keys = listing.tenants.get(&t).cloned().unwrap_or_default();
+        let merge_needed = in_common.contains(&t) || own_keys.len() > 1;
+        let expiry = retention_table.filter(|e| e.tenant_gate(&t, job.day));
+        async move {
+            if !merge_needed && expiry.is_none() {
+                return Ok((t, TenantDone::default()));
+            }
+            let t0 = Instant::now();
+            let own = Arc::new(fetch_readers(&job, &own_keys).await?);
+            let version = job.period.version;
+            let day = job.day;
+            let exp = expiry.cloned();
+            let (tt, own2) = (t.clone(), Arc::clone(&own));
+            let built = tokio::task::spawn_blocking(move || {
+                build_tenant(
+                    &tt,
+                    &common,
+                    &own2,
+                    merge_needed,
+                    version,
+                    exp.as_ref().map(|e| (e, day)),
+                )
+            })
+            .await
+            .map_err(|e| CompactorError::Task(e.to_string()))?
+            .map_err(index_err(table));
+            let built = match built {
+                Ok(b) => b,
+                Err(e) => {
+                    if expiry.is_some() {
+                        job.metrics.observe(
+                            names::MARKER_TABLE_DURATION,
+                            &[("from", from), ("table", table), ("status", "failure")],
+                            t0.elapsed().as_secs_f64(),
+                        );
+                    }
+                    return Err(e);
+                }
+            };
+            crash::point("after-merge");
+            let done = finish_tenant(&job, &t, &own_keys, built).await?;
+            if expiry.is_some() {
+                job.metrics.observe(
+                    names::MARKER_TABLE_DURATION,
+                    &[("from", from), ("table", table), ("status", "success")],
+                    t0.elapsed().as_secs_f64(),
+                );
+            }
+            Ok::<_, CompactorError>((t, done))
+        }
+    }))
+    .buffer_unordered(job.upload_parallelism.max(1))
+    .try_collect()
+    .await?;
+
+    for (t, d) in results {
+        if let Some(k) = d.uploaded {
+            report.uploaded.push(k);
+        }
+        report.deleted.extend(d.deleted);
+        report.dropped_refs += d.dropped;
+        if !d.expired.is_empty() {
+            report.expired.insert(t, d.expired);
+        }
+    }
+    // Multi-tenant uploads go last: every tenant's data is in its own file by now.
+    if !listing.common.is_empty() && !job.dry_run {
+        crash::point("before-common-delete");
+        check_allowed(&job)?;
+        tracing::info!(
+            table,
+            count = listing.common.len(),
+            "removing source db files from storage"
+        );
+        for k in &listing.common {
+            job.period.bucket.delete(k).await?;
+            report.deleted.push(k.clone());
+        }
+        crash::point("after-common-delete");
+    }
+    tracing::info!(table, duration = ?started.elapsed(), uploaded = report.uploaded.len(), deleted = report.deleted.len(), "finished compacting table");
+    Ok(report)
+}
+
+#[derive(Default)]
+struct TenantDone {
+    uploaded: Option<String>,
+    deleted: Vec<String>,
+    expired: Vec<ExpiredChunk>,
+    dropped: u64,
+}
+
+async fn finish_tenant(
+    job: &TableJob<'_>,
+    tenant: &str,
+    own_keys: &[String],
+    built: Built,
+) -> Result<TenantDone> {
+    let from = job.period.name.as_str();
+    let mut done = TenantDone {
+        expired: built.expired,
+        dropped: built.dropped,
+        ..Default::default()
+    };
+    if job.expiry.is_some() {
+        job.metrics.inc(
+            names::MARKER_TABLE_PROCESSED,
+            &[
+                ("from", from),
+                ("table", job.table),
+                ("user_id", tenant),
+                ("action", built.action),
+            ],
+        );
+        let by_ingestion = done.expired.iter().filter(|e| e.by_ingestion).count();
+        job.metrics
+            .add(names::EXPIRED_BY_INGESTION, &[], by_ingestion as f64);
+    }
+    if job.dry_run {
+        return Ok(done);
+    }
+    // Markers first: once the new index is visible the chunks are unreferenced, and only a
+    // durable marker lets a sweeper (ours or Loki's) ever delete them.
+    if !done.expired.is_empty() {
+        check_allowed(job)?;
+        let store = job.markers.ok_or_else(|| {
+            CompactorError::Config("retention pass without a marker store".into())
+        })?;
+        let ids: Vec<String> = done.expired.iter().map(|e| e.id.clone()).collect();
+        store.write(&ids, job.clock).await?;
+        job.metrics.add(
+            names::MARKER_COUNT,
+            &[("from", from), ("table", job.table)],
+            ids.len() as f64,
+        );
+        crash::point("after-marker-write");
+    }
+    if let Some((bytes, summary)) = built.upload {
+        check_allowed(job)?;
+        let name = IndexFileName::compacted(job.clock.unique_ns(), &summary);
+        let key = IndexObjectKey::per_tenant(&job.period.path_prefix, job.table, tenant, name)
+            .to_string();
+        let gz = tokio::task::spawn_blocking(move || gzip(&bytes))
+            .await
+            .map_err(|e| CompactorError::Task(e.to_string()))?;
+        job.period.bucket.put(&key, Bytes::from(gz)).await?;
+        tracing::info!(table = job.table, tenant, key = %key, series = summary.series, chunks = summary.chunks, "uploaded compacted index");
+        done.uploaded = Some(key);
+        crash::point("after-tenant-upload");
+    }
+    if built.delete_sources {
+        check_allowed(job)?;
+        for k in own_keys {
+            job.period.bucket.delete(k).await?;
+            done.deleted.push(k.clone());
+        }
+        crash::point("after-tenant-delete");
+    }
+    Ok(done)
+}

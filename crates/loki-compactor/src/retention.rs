@@ -1,0 +1,370 @@
+//! Retention rules (spec §2.5, §6): which chunks of a tenant index expire at `now`, and
+//! the rewritten index without them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use loki_config::{Limits, StreamRetention, TenantLimits};
+use loki_tsdb::{ChunkMeta, IndexReader, Series};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The period that applies to a stream and where it came from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Applied<'a> {
+    /// Retention in ms; 0 keeps forever.
+    pub period_ms: i64,
+    /// The winning `retention_stream` rule, `None` for the tenant's `retention_period`.
+    pub rule: Option<&'a StreamRetention>,
+}
+
+/// Loki's rule choice: highest priority among matching rules, shortest period on a tie,
+/// else the tenant-wide period. Same answer as [`Limits::retention_period_for`], plus
+/// which rule won (the dry-run report groups by it).
+pub fn applied<'a, 'l>(
+    limits: &'a Limits,
+    labels: impl IntoIterator<Item = (&'l str, &'l str)> + Clone,
+) -> Applied<'a> {
+    let mut best: Option<&StreamRetention> = None;
+    for r in &limits.retention_stream {
+        if !r.selector.matches(labels.clone()) {
+            continue;
+        }
+        let better = match best {
+            None => true,
+            Some(b) => r.priority > b.priority || (r.priority == b.priority && r.period < b.period),
+        };
+        if better {
+            best = Some(r);
+        }
+    }
+    let period = best.map(|r| r.period).unwrap_or(limits.retention_period);
+    Applied {
+        period_ms: duration_ms(period),
+        rule: best,
+    }
+}
+
+fn duration_ms(d: loki_config::Duration) -> i64 {
+    i64::try_from(d.as_std().as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Smallest positive period of a limits object (0 if none).
+fn smallest_ms(l: &Limits) -> i64 {
+    std::iter::once(l.retention_period)
+        .chain(l.retention_stream.iter().map(|r| r.period))
+        .map(duration_ms)
+        .filter(|&p| p > 0)
+        .min()
+        .unwrap_or(0)
+}
+
+/// Retention state of one pass: limits as read at the start, and `now`.
+#[derive(Debug, Clone)]
+pub struct Expiry {
+    /// Pass time, unix ms.
+    pub now_ms: i64,
+    limits: Arc<TenantLimits>,
+}
+
+/// Why a chunk leaves an index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// Expired: marked for deletion.
+    Expired,
+    /// Belongs to a later table and is past the tenant period here: dropped, not marked.
+    DroppedFromTable,
+}
+
+/// A chunk that expired, for markers and reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredChunk {
+    /// Chunk id `<tenant>/<fp>/<from>:<through>:<crc>` (v12+ form).
+    pub id: String,
+    /// Size estimate from the index (KiB → bytes).
+    pub bytes: u64,
+    /// The selector whose period applied, or `retention_period`.
+    pub rule: String,
+    /// Expired through `ingested_at` (v14) rather than its end time.
+    pub by_ingestion: bool,
+}
+
+/// Result of applying retention to one tenant index.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Nothing removed.
+    Unchanged,
+    /// Some chunks removed; the remaining series (chunkless ones dropped).
+    Modified(Vec<Series>),
+    /// Nothing left: the tenant's files go away.
+    Empty,
+}
+
+/// Outcome plus the chunks to mark.
+#[derive(Debug)]
+pub struct Applied2 {
+    /// What happens to the index.
+    pub outcome: Outcome,
+    /// Chunks to mark for deletion.
+    pub expired: Vec<ExpiredChunk>,
+    /// Chunk refs dropped without a mark.
+    pub dropped: u64,
+}
+
+impl Expiry {
+    /// Retention state for a pass at `now_ms`.
+    pub fn new(now_ms: i64, limits: Arc<TenantLimits>) -> Self {
+        Expiry { now_ms, limits }
+    }
+
+    /// Effective limits of `tenant`.
+    pub fn limits(&self, tenant: &str) -> &Limits {
+        self.limits.for_tenant(tenant)
+    }
+
+    /// Cutoff below which a table may hold something expired for anyone (0 = nothing).
+    pub fn overall_cutoff_ms(&self) -> i64 {
+        let mut s = smallest_ms(self.limits.global());
+        for (_, l) in self.limits.overridden() {
+            let t = smallest_ms(l);
+            if t > 0 && (s == 0 || t < s) {
+                s = t;
+            }
+        }
+        if s == 0 {
+            0
+        } else {
+            self.now_ms.saturating_sub(s)
+        }
+    }
+
+    /// Cutoff for one tenant (0 = keeps forever).
+    pub fn tenant_cutoff_ms(&self, tenant: &str) -> i64 {
+        match smallest_ms(self.limits(tenant)) {
+            0 => 0,
+            s => self.now_ms.saturating_sub(s),
+        }
+    }
+
+    /// Whether table number `day` needs examining at all.
+    pub fn table_gate(&self, day: i64) -> bool {
+        day.saturating_mul(DAY_MS) < self.overall_cutoff_ms()
+    }
+
+    /// Whether `tenant`'s index in table `day` needs examining.
+    pub fn tenant_gate(&self, tenant: &str, day: i64) -> bool {
+        day.saturating_mul(DAY_MS) < self.tenant_cutoff_ms(tenant)
+    }
+
+    /// Applies retention to `tenant`'s index `reader` in table number `day`.
+    pub fn apply(
+        &self,
+        tenant: &str,
+        day: i64,
+        reader: &IndexReader,
+    ) -> loki_tsdb::Result<Applied2> {
+        let limits = self.limits(tenant);
+        let table_end = day.saturating_mul(DAY_MS).saturating_add(DAY_MS - 1);
+        let tenant_period = applied(limits, std::iter::empty::<(&str, &str)>()).period_ms;
+        let mut cur = reader.series()?;
+        let mut kept: Vec<Series> = Vec::new();
+        let mut expired = Vec::new();
+        let mut dropped = 0u64;
+        let mut changed = false;
+        let mut any_chunks = false;
+        while cur.advance()? {
+            let chunks = cur.chunks();
+            if chunks.is_empty() {
+                continue;
+            }
+            any_chunks = true;
+            let labels: Vec<(&str, &str)> = cur.labels().collect();
+            let a = applied(limits, labels.iter().copied());
+            let mut keep: Vec<ChunkMeta> = Vec::with_capacity(chunks.len());
+            for c in chunks {
+                match self.chunk_removal(c, a.period_ms, tenant_period, table_end) {
+                    Some(Removal::Expired) => {
+                        changed = true;
+                        expired.push(ExpiredChunk {
+                            id: format!(
+                                "{tenant}/{:x}/{:x}:{:x}:{:x}",
+                                cur.fingerprint(),
+                                c.min_time,
+                                c.max_time,
+                                c.checksum
+                            ),
+                            bytes: u64::from(c.kb) * 1024,
+                            rule: a
+                                .rule
+                                .map(|r| r.selector.to_string())
+                                .unwrap_or_else(|| "retention_period".into()),
+                            by_ingestion: c.ingested_at != 0,
+                        });
+                    }
+                    Some(Removal::DroppedFromTable) => {
+                        changed = true;
+                        dropped += 1;
+                    }
+                    None => keep.push(*c),
+                }
+            }
+            if !keep.is_empty() {
+                let mut s = cur.to_series();
+                s.chunks = keep;
+                kept.push(s);
+            }
+        }
+        let outcome = if !any_chunks || !changed {
+            Outcome::Unchanged
+        } else if kept.is_empty() {
+            Outcome::Empty
+        } else {
+            Outcome::Modified(kept)
+        };
+        Ok(Applied2 {
+            outcome,
+            expired,
+            dropped,
+        })
+    }
+
+    fn chunk_removal(
+        &self,
+        c: &ChunkMeta,
+        period: i64,
+        tenant_period: i64,
+        table_end: i64,
+    ) -> Option<Removal> {
+        let reference = if c.ingested_at != 0 {
+            c.ingested_at
+        } else {
+            c.max_time
+        };
+        if period > 0 && self.now_ms.saturating_sub(reference) > period {
+            return Some(Removal::Expired);
+        }
+        if c.max_time > table_end && tenant_period > 0 {
+            let r = if c.ingested_at != 0 {
+                c.ingested_at
+            } else {
+                table_end
+            };
+            if self.now_ms.saturating_sub(r) > tenant_period {
+                return Some(Removal::DroppedFromTable);
+            }
+        }
+        None
+    }
+}
+
+/// Per-tenant, per-rule totals for `--dry-run`.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct DryRunReport {
+    /// tenant → rule → totals.
+    pub tenants: BTreeMap<String, BTreeMap<String, DryRunTotals>>,
+}
+
+/// Totals of one (tenant, rule).
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct DryRunTotals {
+    /// Chunk refs that expire (a chunk spanning tables counts once per table).
+    pub chunk_refs: u64,
+    /// Distinct chunk objects that would be deleted.
+    pub objects: u64,
+    /// Estimated bytes (index size estimates).
+    pub bytes: u64,
+}
+
+impl DryRunReport {
+    /// Adds one table's expired chunks; `seen` de-duplicates objects across tables.
+    pub fn add(
+        &mut self,
+        tenant: &str,
+        expired: &[ExpiredChunk],
+        seen: &mut std::collections::HashSet<String>,
+    ) {
+        for e in expired {
+            let t = self
+                .tenants
+                .entry(tenant.to_owned())
+                .or_default()
+                .entry(e.rule.clone())
+                .or_default();
+            t.chunk_refs += 1;
+            if seen.insert(e.id.clone()) {
+                t.objects += 1;
+                t.bytes += e.bytes;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loki_config::{Duration, Selector};
+
+    fn rule(sel: &str, prio: i64, hours: u64) -> StreamRetention {
+        StreamRetention {
+            selector: Selector::parse(sel).unwrap(),
+            priority: prio,
+            period: Duration::from_hours(hours),
+        }
+    }
+
+    #[test]
+    fn rule_choice_matches_config_crate() {
+        let l = Limits {
+            retention_period: Duration::from_hours(744),
+            retention_stream: vec![
+                rule(r#"{a="x"}"#, 1, 72),
+                rule(r#"{b="y"}"#, 1, 48),
+                rule(r#"{c="z"}"#, 2, 100),
+            ],
+            ..Default::default()
+        };
+        for labels in [
+            vec![("a", "x"), ("b", "y")],
+            vec![("a", "x"), ("b", "y"), ("c", "z")],
+            vec![("a", "x")],
+            vec![("q", "r")],
+        ] {
+            let a = applied(&l, labels.iter().copied());
+            assert_eq!(
+                a.period_ms,
+                duration_ms(l.retention_period_for(labels.iter().copied())),
+                "{labels:?}"
+            );
+        }
+        assert_eq!(
+            applied(&l, [("a", "x"), ("b", "y")]).period_ms,
+            48 * 3_600_000
+        );
+        assert_eq!(applied(&l, [("q", "r")]).rule, None);
+    }
+
+    #[test]
+    fn strictly_older_expires_and_zero_keeps() {
+        let mut limits = Limits {
+            retention_period: Duration::from_hours(24),
+            ..Default::default()
+        };
+        let now = 10 * DAY_MS;
+        let e = Expiry::new(now, Arc::new(TenantLimits::new(limits.clone())));
+        let c = |max| ChunkMeta {
+            min_time: max - 10,
+            max_time: max,
+            ..Default::default()
+        };
+        let end = 9 * DAY_MS + DAY_MS - 1;
+        assert_eq!(e.chunk_removal(&c(now - DAY_MS), DAY_MS, DAY_MS, end), None);
+        assert_eq!(
+            e.chunk_removal(&c(now - DAY_MS - 1), DAY_MS, DAY_MS, end),
+            Some(Removal::Expired)
+        );
+        limits.retention_period = Duration::ZERO;
+        let e = Expiry::new(now, Arc::new(TenantLimits::new(limits)));
+        assert_eq!(e.chunk_removal(&c(0), 0, 0, end), None);
+        assert_eq!(e.overall_cutoff_ms(), 0);
+    }
+}

@@ -1,0 +1,132 @@
+//! Helpers shared by the integration tests: golden store copies and configs pointed at them.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use loki_config::LokiConfig;
+
+/// `testdata/golden/<dataset>`.
+pub fn golden(dataset: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/golden")
+        .join(dataset)
+}
+
+/// Recursive copy.
+pub fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), &to).unwrap();
+        }
+    }
+}
+
+/// The dataset's YAML with its relative paths (`./bucket`, `./data`, `./overrides.yaml`)
+/// moved under `root`.
+pub fn config_text(dataset: &str, yaml: &str, root: &Path) -> String {
+    let text = std::fs::read_to_string(golden(dataset).join(yaml)).unwrap();
+    text.replace("./bucket", &root.join("bucket").display().to_string())
+        .replace("./data", &root.join("data").display().to_string())
+        .replace(
+            "./overrides.yaml",
+            &root.join("overrides.yaml").display().to_string(),
+        )
+}
+
+/// Copies `<dataset>/<store>` to `<root>/bucket` and loads the rewritten config.
+pub fn setup(dataset: &str, store: &str, yaml: &str, root: &Path) -> LokiConfig {
+    copy_dir(&golden(dataset).join(store), &root.join("bucket"));
+    let ov = golden(dataset).join("overrides.yaml");
+    if ov.exists() {
+        std::fs::copy(ov, root.join("overrides.yaml")).unwrap();
+    }
+    let text = config_text(dataset, yaml, root);
+    let path = root.join("loki.yaml");
+    std::fs::write(&path, &text).unwrap();
+    LokiConfig::from_yaml(&text, &path, false).unwrap()
+}
+
+/// Every file under `dir`, relative, sorted.
+pub fn files(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, d: &Path, out: &mut Vec<String>) {
+        let Ok(rd) = std::fs::read_dir(d) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.push(p.strip_prefix(base).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut v = Vec::new();
+    walk(dir, dir, &mut v);
+    v.sort();
+    v
+}
+
+/// Per-tenant files by `(table, tenant)`.
+pub type TenantFiles = BTreeMap<(String, String), Vec<PathBuf>>;
+/// A series as (labels, fingerprint, chunks).
+pub type SeriesTuple = (Vec<(String, String)>, u64, Vec<loki_tsdb::ChunkMeta>);
+
+/// Per `(table, tenant)`: the per-tenant index file names (and no multi-tenant files).
+pub fn index_layout(store: &Path) -> (TenantFiles, Vec<String>) {
+    let mut per = BTreeMap::new();
+    let mut common = Vec::new();
+    for f in files(&store.join("index")) {
+        let parts: Vec<&str> = f.split('/').collect();
+        match parts.as_slice() {
+            [t, ten, _] => per
+                .entry((t.to_string(), ten.to_string()))
+                .or_insert_with(Vec::new)
+                .push(store.join("index").join(&f)),
+            [_, _] => common.push(f.clone()),
+            _ => {}
+        }
+    }
+    (per, common)
+}
+
+/// Series of an index file as (labels, fingerprint, chunks) sorted.
+pub fn series_of(path: &Path) -> Vec<SeriesTuple> {
+    let r = loki_tsdb::IndexReader::from_bytes(std::fs::read(path).unwrap()).unwrap();
+    let mut cur = r.series().unwrap();
+    let mut out = Vec::new();
+    while cur.advance().unwrap() {
+        out.push((
+            cur.labels()
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+                .collect(),
+            cur.fingerprint(),
+            cur.chunks().to_vec(),
+        ));
+    }
+    out.sort();
+    out
+}
+
+/// Chunk ids referenced by every index under `store`.
+pub fn referenced_chunks(store: &Path) -> std::collections::BTreeSet<String> {
+    let (per, _) = index_layout(store);
+    let mut out = std::collections::BTreeSet::new();
+    for ((_, tenant), paths) in per {
+        for p in paths {
+            for (_, fp, chunks) in series_of(&p) {
+                for c in chunks {
+                    out.insert(format!(
+                        "{tenant}/{fp:x}/{:x}:{:x}:{:x}",
+                        c.min_time, c.max_time, c.checksum
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
