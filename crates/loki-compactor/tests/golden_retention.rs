@@ -1,0 +1,182 @@
+//! Retention on the golden `retention` dataset: the same instants as Loki's run are the
+//! cutoffs (the clock is set to the run's retention pass, 2026-11-25T13:17:25.795Z, from
+//! the MANIFEST's log line "overall smallest retention cutoff timestamp 1795526245.795"
+//! = now − 24h). Exactly the chunks of `deleted-chunks.tsv` are marked, removed from the
+//! indexes, and deleted by the sweeper once `retention_delete_delay` (30s) has passed,
+//! not before.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+use loki_compactor::markers::{MarkerFormat, MarkerSource};
+use loki_compactor::runner::{Compactor, Options};
+use loki_compactor::Clock;
+
+const RUN_NS: i64 = 1_795_612_645_795_000_000;
+
+fn deleted() -> BTreeSet<String> {
+    std::fs::read_to_string(golden("retention").join("deleted-chunks.tsv"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split('\t').nth(1).unwrap().to_owned())
+        .collect()
+}
+
+fn chunk_files(store: &std::path::Path) -> BTreeSet<String> {
+    files(store)
+        .into_iter()
+        .filter(|f| !f.starts_with("index/") && !f.starts_with("loki-compactor/"))
+        .collect()
+}
+
+fn run(format: MarkerFormat) {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = setup("retention", "store", "loki-retention.yaml", tmp.path());
+    let clock = Clock::fixed(RUN_NS);
+    let opts = Options {
+        clock: clock.clone(),
+        marker_format: format,
+        ..Default::default()
+    };
+    let c = Compactor::new(cfg, opts).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let bucket = tmp.path().join("bucket");
+    let all_chunks = chunk_files(&bucket);
+    let want_deleted = deleted();
+    assert_eq!(want_deleted.len(), 51);
+
+    // Mark phase.
+    let r = rt.block_on(c.run_once()).unwrap();
+    let marked: BTreeSet<String> = r
+        .pass
+        .tables
+        .iter()
+        .flat_map(|(_, t)| t.expired.values().flatten().map(|e| e.id.clone()))
+        .collect();
+    assert_eq!(
+        marked, want_deleted,
+        "marked set differs from Loki's deleted set"
+    );
+    assert_eq!(
+        r.sweeps.iter().map(|s| s.chunks_deleted).sum::<u64>(),
+        0,
+        "nothing may be swept before the delay"
+    );
+    assert_eq!(chunk_files(&bucket), all_chunks);
+    // The index no longer references them; everything else still is.
+    let referenced = referenced_chunks(&bucket);
+    assert!(referenced.is_disjoint(&want_deleted));
+    // Same per-tenant index content as Loki's store-after-mark.
+    let (ours, common_left) = index_layout(&bucket);
+    let (loki, _) = index_layout(&golden("retention").join("store-after-mark"));
+    assert!(common_left.is_empty());
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        loki.keys().collect::<Vec<_>>()
+    );
+    for (k, f) in &loki {
+        assert_eq!(series_of(&ours[k][0]), series_of(&f[0]), "{k:?}");
+    }
+    // Markers are durable before the sweep and name all marked chunks.
+    let store = &c.marker_stores()[0];
+    let listed = rt.block_on(store.list()).unwrap();
+    assert!(!listed.is_empty());
+    let mut in_markers = BTreeSet::new();
+    for m in &listed {
+        match (&m.source, format) {
+            (MarkerSource::Object(k), MarkerFormat::Native) => {
+                assert!(k.starts_with("loki-compactor/markers/"))
+            }
+            (MarkerSource::Local(p), MarkerFormat::Loki) => {
+                assert!(p
+                    .to_string_lossy()
+                    .contains("retention/filesystem_2026-01-01/markers/"))
+            }
+            (s, f) => panic!("marker {s:?} in unexpected place for {f:?}"),
+        }
+        in_markers.extend(rt.block_on(store.read(m)).unwrap());
+    }
+    assert_eq!(in_markers, want_deleted);
+
+    // 29 s later: still too early.
+    clock.advance_ms(29_000);
+    let r = rt.block_on(c.run_once()).unwrap();
+    assert_eq!(r.sweeps.iter().map(|s| s.chunks_deleted).sum::<u64>(), 0);
+    assert_eq!(chunk_files(&bucket), all_chunks);
+
+    // Past the delay: exactly Loki's deleted set goes, and the markers with it.
+    clock.advance_ms(2_000);
+    let r = rt.block_on(c.run_once()).unwrap();
+    assert!(r.sweeps.iter().map(|s| s.chunks_deleted).sum::<u64>() >= 51);
+    let remaining = chunk_files(&bucket);
+    let gone: BTreeSet<String> = all_chunks.difference(&remaining).cloned().collect();
+    let gone_ids: BTreeSet<String> = gone
+        .iter()
+        .map(|f| {
+            loki_bucket::KeyCodec::Filesystem
+                .decode_chunk_key(f)
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(gone_ids, want_deleted);
+    assert_eq!(
+        remaining,
+        chunk_files(&golden("retention").join("store-after-sweep"))
+    );
+    assert!(rt.block_on(store.list()).unwrap().is_empty());
+    let m = c.render_metrics();
+    assert!(m.contains("loki_boltdb_shipper_retention_sweeper_marker_files_deleted_total{from=\"filesystem_2026-01-01\"}"));
+    assert!(m.contains("loki_compactor_apply_retention_operation_total{status=\"success\"} 3"));
+    // Idempotent: another sweep finds nothing and fails nothing.
+    clock.advance_ms(60_000);
+    let r = rt.block_on(c.run_once()).unwrap();
+    assert_eq!(r.sweeps.iter().map(|s| s.chunk_failures).sum::<u64>(), 0);
+}
+
+#[test]
+fn native_markers_in_bucket() {
+    run(MarkerFormat::Native);
+}
+
+#[test]
+fn loki_markers_in_working_directory() {
+    run(MarkerFormat::Loki);
+}
+
+/// Switching from Loki: its own bbolt markers (copied from the run) in its local marker
+/// directory are swept by us, deleting exactly the chunks Loki deleted.
+#[test]
+fn sweeps_lokis_own_markers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = setup(
+        "retention",
+        "store-after-mark",
+        "loki-retention.yaml",
+        tmp.path(),
+    );
+    let wd = tmp.path().join("data/compactor/retention");
+    copy_dir(
+        &golden("retention").join("markers/filesystem_2026-01-01"),
+        &wd.join("filesystem_2026-01-01"),
+    );
+    let clock = Clock::fixed(RUN_NS + 31_000_000_000);
+    let c = Compactor::new(
+        cfg,
+        Options {
+            clock,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let stats = rt.block_on(c.sweep_all()).unwrap();
+    assert_eq!(stats[0].eligible, 6);
+    assert_eq!(stats[0].markers_removed, 6);
+    assert_eq!(
+        chunk_files(&tmp.path().join("bucket")),
+        chunk_files(&golden("retention").join("store-after-sweep"))
+    );
+}
