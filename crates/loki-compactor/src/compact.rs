@@ -57,9 +57,9 @@ pub struct TableJob<'a> {
 /// What happened to one table.
 #[derive(Debug, Default, Clone)]
 pub struct TableReport {
-    /// Per-tenant files uploaded.
+    /// Per-tenant files uploaded (in a dry run: that would be).
     pub uploaded: Vec<String>,
-    /// Objects deleted (tenant files and uploads).
+    /// Objects deleted, tenant files and uploads (in a dry run: that would be).
     pub deleted: Vec<String>,
     /// Expired chunks per tenant (also filled in dry runs).
     pub expired: BTreeMap<String, Vec<ExpiredChunk>>,
@@ -309,6 +309,8 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
             report.deleted.push(k.clone());
         }
         crash::point("after-common-delete");
+    } else if job.dry_run {
+        report.deleted.extend(listing.common.iter().cloned());
     }
     tracing::info!(table, duration = ?started.elapsed(), uploaded = report.uploaded.len(), deleted = report.deleted.len(), "finished compacting table");
     Ok(report)
@@ -349,6 +351,16 @@ async fn finish_tenant(
             .add(names::EXPIRED_BY_INGESTION, &[], by_ingestion as f64);
     }
     if job.dry_run {
+        // Report the plan: what would be uploaded and deleted.
+        if built.upload.is_some() {
+            done.uploaded = Some(format!(
+                "{}{}/{tenant}/<new compacted file>",
+                job.period.path_prefix, job.table
+            ));
+        }
+        if built.delete_sources {
+            done.deleted = own_keys.to_vec();
+        }
         return Ok(done);
     }
     // Markers first: once the new index is visible the chunks are unreferenced, and only a

@@ -1,1 +1,389 @@
-fn main() {}
+//! `loki-compactor -config.file=loki.yaml [-target=compactor] [-config.expand-env=true]
+//! [--once] [--dry-run]`: Loki's compactor for TSDB stores, run from the operator's Loki
+//! config.
+
+use std::ffi::OsString;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use loki_compactor::http::{serve, HttpState, LeaseView, Phase};
+use loki_compactor::lease::{Lease, LeaseState, LEASE_KEY};
+use loki_compactor::markers::MarkerFormat;
+use loki_compactor::metrics::names;
+use loki_compactor::runner::{Compactor, Options};
+use loki_compactor::Clock;
+use loki_config::{LoadOptions, LokiConfig};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "loki-compactor",
+    version,
+    about = "Loki's compactor for TSDB stores"
+)]
+struct Cli {
+    /// Loki config file.
+    #[arg(long = "config.file")]
+    config_file: String,
+    /// Expand ${VAR} and ${VAR:-default} in the config.
+    #[arg(long = "config.expand-env", num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    expand_env: bool,
+    /// Loki target; only `compactor` (alone) is served here.
+    #[arg(long = "target", default_value = "compactor")]
+    target: String,
+    /// Run one cycle (compaction, retention marking, sweep of due markers) and exit.
+    #[arg(long = "once", alias = "compactor.run-once")]
+    once: bool,
+    /// Report what would change and what would expire; write and delete nothing.
+    #[arg(long = "dry-run")]
+    dry_run: bool,
+    /// `logfmt` or `json`.
+    #[arg(long = "log.format", default_value = "logfmt")]
+    log_format: String,
+    /// debug, info, warn, error.
+    #[arg(long = "log.level", default_value = "info")]
+    log_level: String,
+    /// Format of new retention markers: native (bucket) or loki (bbolt, Loki's location).
+    #[arg(long = "compactor.marker-format", value_enum, default_value = "native")]
+    marker_format: MarkerFormat,
+    /// Lease validity after each renewal, seconds.
+    #[arg(long = "lease.ttl-seconds", default_value_t = 60)]
+    lease_ttl: u64,
+    /// Lease holder id (default: host name, pid and start time).
+    #[arg(long = "lease.holder")]
+    lease_holder: Option<String>,
+    /// How long `--once` waits for another instance's lease, seconds.
+    #[arg(long = "lease.wait-seconds", default_value_t = 300)]
+    lease_wait: u64,
+}
+
+/// Loki's flags are single-dash (`-config.file=x`); clap wants `--`.
+fn normalize(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    args.into_iter()
+        .enumerate()
+        .map(|(i, a)| match a.to_str() {
+            Some(s) if i > 0 && s.len() > 2 && s.starts_with('-') && !s.starts_with("--") => {
+                OsString::from(format!("-{s}"))
+            }
+            _ => a,
+        })
+        .collect()
+}
+
+fn init_logging(cli: &Cli) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
+        .with_context(|| format!("invalid -log.level `{}`", cli.log_level))?;
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    match cli.log_format.as_str() {
+        "json" => b.json().init(),
+        "logfmt" => b.event_format(loki_compactor::logfmt::Logfmt).init(),
+        other => bail!("invalid -log.format `{other}` (logfmt or json)"),
+    }
+    Ok(())
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct ServerBlock {
+    http_listen_address: String,
+    http_listen_port: Option<u16>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct Outer {
+    server: ServerBlock,
+}
+
+fn listen_addr(path: &std::path::Path) -> String {
+    let o: Outer = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_yaml_ng::from_str(&t).ok())
+        .unwrap_or_default();
+    let host = if o.server.http_listen_address.is_empty() {
+        "0.0.0.0".to_owned()
+    } else {
+        o.server.http_listen_address
+    };
+    format!("{host}:{}", o.server.http_listen_port.unwrap_or(3100))
+}
+
+fn holder_id(cli: &Cli) -> String {
+    cli.lease_holder.clone().unwrap_or_else(|| {
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| {
+                std::fs::read_to_string("/etc/hostname")
+                    .ok()
+                    .map(|s| s.trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        format!("{host}-{}-{}", std::process::id(), Clock::system().now_ns())
+    })
+}
+
+fn set_lease(state: &HttpState, c: &Compactor, s: &LeaseState, holder: &str) {
+    let (running, view) = match s {
+        LeaseState::Held { expires_ms } => (
+            1.0,
+            LeaseView::Held {
+                holder: holder.to_owned(),
+                expires_ms: *expires_ms,
+            },
+        ),
+        LeaseState::Waiting(r) => (0.0, LeaseView::Waiting(r.clone())),
+    };
+    c.allowed().store(running > 0.0, Ordering::SeqCst);
+    c.metrics().set(names::RUNNING, &[], running);
+    c.metrics().set(names::RUNNING_SHORT, &[], running);
+    c.metrics().set(names::LEASE_WAITING, &[], 1.0 - running);
+    *state.lease.lock().unwrap_or_else(|e| e.into_inner()) = view;
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse_from(normalize(std::env::args_os()));
+    if let Err(e) = init_logging(&cli) {
+        eprintln!("loki-compactor: {e:#}");
+        return std::process::ExitCode::from(2);
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("loki-compactor: cannot start runtime: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(err = format!("{e:#}"), "compactor exiting with error");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    if cli.target.split(',').any(|t| t.trim() != "compactor") {
+        bail!(
+            "-target={} is not supported: this binary only runs the compactor",
+            cli.target
+        );
+    }
+    let load = LoadOptions {
+        config_file: cli.config_file.clone(),
+        expand_env: cli.expand_env,
+    };
+    let cfg = LokiConfig::load(&load).context("loading config")?;
+    let addr = listen_addr(&cfg.file);
+    let opts = Options {
+        dry_run: cli.dry_run,
+        marker_format: cli.marker_format,
+        ..Default::default()
+    };
+    let compactor = Arc::new(Compactor::new(cfg, opts).context("building compactor")?);
+    let holder = holder_id(&cli);
+    let lease_bucket = compactor
+        .periods()
+        .periods
+        .last()
+        .map(|p| p.bucket.clone())
+        .context("no TSDB period")?;
+    let ttl_ms = i64::try_from(cli.lease_ttl.max(3) * 1000).unwrap_or(60_000);
+    let lease = Lease::new(lease_bucket, LEASE_KEY, &holder, ttl_ms, Clock::system());
+    let state = Arc::new(HttpState {
+        compactor: Arc::clone(&compactor),
+        phase: Mutex::new(Phase::Starting),
+        lease: Mutex::new(LeaseView::Unknown),
+    });
+
+    if cli.once {
+        return run_once(&cli, &compactor, &lease, &state).await;
+    }
+
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    tracing::info!(addr = %addr, holder = %holder, "serving HTTP");
+    tokio::spawn(serve(listener, Arc::clone(&state)));
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("received termination signal, finishing the current step");
+        let _ = stop_tx.send(true);
+    });
+    // The lease keeper: renews at a third of the TTL; `allowed` gates every write.
+    let keeper = {
+        let (c, l, s, h) = (
+            Arc::clone(&compactor),
+            lease.clone(),
+            Arc::clone(&state),
+            holder.clone(),
+        );
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                match l.acquire().await {
+                    Ok(st) => {
+                        if matches!(st, LeaseState::Held { .. })
+                            && !c.allowed().load(Ordering::SeqCst)
+                        {
+                            tracing::info!("this instance has been chosen to run the compactor, starting compactor");
+                        }
+                        set_lease(&s, &c, &st, &h);
+                    }
+                    Err(e) => {
+                        tracing::warn!(err = %e, "lease renewal failed; pausing writes");
+                        c.allowed().store(false, Ordering::SeqCst);
+                        c.metrics().set(names::RUNNING, &[], 0.0);
+                        c.metrics().set(names::RUNNING_SHORT, &[], 0.0);
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis((ttl_ms / 3) as u64)) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        })
+    };
+    compactor.allowed().store(false, Ordering::SeqCst);
+    *state.phase.lock().unwrap_or_else(|e| e.into_inner()) = Phase::Running;
+    tracing::info!("compactor started");
+    let c2 = Arc::clone(&compactor);
+    compactor
+        .run_loop(stop_rx, move || c2.allowed().load(Ordering::SeqCst))
+        .await;
+    *state.phase.lock().unwrap_or_else(|e| e.into_inner()) = Phase::Stopping;
+    let _ = keeper.await;
+    compactor.allowed().store(false, Ordering::SeqCst);
+    if let Err(e) = lease.release().await {
+        tracing::warn!(err = %e, "could not release the lease");
+    }
+    compactor.metrics().set(names::RUNNING, &[], 0.0);
+    tracing::info!("compactor exiting");
+    Ok(())
+}
+
+async fn run_once(cli: &Cli, c: &Arc<Compactor>, lease: &Lease, state: &HttpState) -> Result<()> {
+    // A dry run writes nothing, so it needs no lease.
+    if !cli.dry_run {
+        let deadline = std::time::Instant::now() + Duration::from_secs(cli.lease_wait);
+        loop {
+            let st = lease
+                .acquire()
+                .await
+                .context("taking the compactor lease")?;
+            set_lease(state, c, &st, lease.holder());
+            match st {
+                LeaseState::Held { .. } => break,
+                LeaseState::Waiting(r) => {
+                    if std::time::Instant::now() >= deadline {
+                        bail!(
+                            "compactor lease held by {} (until {} ms); gave up waiting",
+                            r.holder,
+                            r.expires_ms
+                        );
+                    }
+                    tracing::info!(holder = %r.holder, expires_ms = r.expires_ms, "waiting for the compactor lease");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+            }
+        }
+    }
+    // Renew while the cycle runs.
+    let renew = {
+        let (l, c2) = (lease.clone(), Arc::clone(c));
+        let every = Duration::from_secs((cli.lease_ttl.max(3)) / 3);
+        let dry = cli.dry_run;
+        tokio::spawn(async move {
+            if dry {
+                return;
+            }
+            loop {
+                tokio::time::sleep(every).await;
+                match l.acquire().await {
+                    Ok(LeaseState::Held { .. }) => {}
+                    other => {
+                        tracing::error!(state = ?other, "lost the compactor lease; abandoning writes");
+                        c2.allowed().store(false, Ordering::SeqCst);
+                    }
+                }
+            }
+        })
+    };
+    let r = c.run_once().await;
+    renew.abort();
+    if !cli.dry_run {
+        if let Err(e) = lease.release().await {
+            tracing::warn!(err = %e, "could not release the lease");
+        }
+    }
+    let report = r.context("compaction cycle failed")?;
+    let tables = report.pass.tables.len();
+    let uploaded: usize = report
+        .pass
+        .tables
+        .iter()
+        .map(|(_, t)| t.uploaded.len())
+        .sum();
+    let deleted: usize = report
+        .pass
+        .tables
+        .iter()
+        .map(|(_, t)| t.deleted.len())
+        .sum();
+    let swept: u64 = report.sweeps.iter().map(|s| s.chunks_deleted).sum();
+    if cli.dry_run {
+        let plan: Vec<serde_json::Value> = report
+            .pass
+            .tables
+            .iter()
+            .map(|(name, t)| serde_json::json!({"table": name, "would_upload": t.uploaded.len(), "would_delete": t.deleted.len()}))
+            .collect();
+        let out = serde_json::json!({
+            "dry_run": true,
+            "tables": plan,
+            "retention": report.pass.dry_run,
+            "markers_due": report.sweeps.iter().map(|s| s.eligible).sum::<u64>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    tracing::info!(
+        tables,
+        uploaded,
+        deleted,
+        chunks_swept = swept,
+        "single compaction finished"
+    );
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

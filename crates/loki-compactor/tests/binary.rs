@@ -1,0 +1,258 @@
+//! The binary: `--once` on a golden store, `--dry-run` with retention periods derived so
+//! that the golden run's instants are the cutoffs, the HTTP endpoints of the long-running
+//! mode, SIGTERM, and two instances on one bucket (only the lease holder acts).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_loki-compactor");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let code = out.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, out.split_once("\r\n\r\n")?.1.to_owned()))
+}
+
+fn wait_for(port: u16, path: &str, pred: impl Fn(&str) -> bool) -> String {
+    let t0 = Instant::now();
+    loop {
+        if let Some((200, body)) = get(port, path) {
+            if pred(&body) {
+                return body;
+            }
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "timeout waiting for {path}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn with_port(cfg: &Path, port: u16) -> std::path::PathBuf {
+    let t = std::fs::read_to_string(cfg).unwrap();
+    let t: String = t
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("http_listen_port:") {
+                format!("  http_listen_port: {port}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let p = cfg.with_file_name(format!("loki-{port}.yaml"));
+    std::fs::write(&p, t).unwrap();
+    p
+}
+
+fn term(child: &mut Child) -> std::process::ExitStatus {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let t0 = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn once_compacts_with_loki_style_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    setup(
+        "multitenant-gzip",
+        "store",
+        "loki-compactor.yaml",
+        tmp.path(),
+    );
+    let cfg = tmp.path().join("loki.yaml");
+    let out = Command::new(BIN)
+        .arg(format!("-config.file={}", cfg.display()))
+        .args([
+            "-target=compactor",
+            "-config.expand-env=true",
+            "--once",
+            "-log.format=json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (per, common) = index_layout(&tmp.path().join("bucket"));
+    assert!(common.is_empty());
+    assert!(per.values().all(|v| v.len() == 1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("single compaction finished"));
+    // The lease was released on exit.
+    assert!(!tmp.path().join("bucket/loki-compactor/lease.json").exists());
+    // Unsupported target: non-zero exit.
+    let bad = Command::new(BIN)
+        .arg(format!("-config.file={}", cfg.display()))
+        .arg("-target=querier")
+        .arg("--once")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}
+
+/// The golden retention run happened at 2026-11-25T13:17:25.795Z; running now, each
+/// period is lengthened by the time since then, so the cutoffs are the same instants.
+#[test]
+fn dry_run_reports_what_loki_deleted_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    setup("retention", "store", "loki-retention.yaml", tmp.path());
+    let run_ms: i64 = 1_795_612_645_795;
+    let now_ms = loki_compactor::Clock::system().now_ms();
+    let delta = now_ms - run_ms;
+    assert!(delta > 0);
+    let h = |hours: i64| format!("{}ms", hours * 3_600_000 + delta);
+    let cfg_path = tmp.path().join("loki.yaml");
+    let cfg = std::fs::read_to_string(&cfg_path).unwrap().replace(
+        "retention_period: 72h",
+        &format!("retention_period: {}", h(72)),
+    );
+    std::fs::write(&cfg_path, cfg).unwrap();
+    let ov = std::fs::read_to_string(tmp.path().join("overrides.yaml"))
+        .unwrap()
+        .replace(
+            "retention_period: 48h",
+            &format!("retention_period: {}", h(48)),
+        )
+        .replace("period: 24h", &format!("period: {}", h(24)));
+    std::fs::write(tmp.path().join("overrides.yaml"), ov).unwrap();
+    let before = files(&tmp.path().join("bucket"));
+    let out = Command::new(BIN)
+        .arg(format!("-config.file={}", cfg_path.display()))
+        .args(["--once", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        files(&tmp.path().join("bucket")),
+        before,
+        "dry run changed the bucket"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tenants = v["retention"]["tenants"].as_object().unwrap();
+    let objects: u64 = tenants
+        .values()
+        .flat_map(|rules| rules.as_object().unwrap().values())
+        .map(|t| t["objects"].as_u64().unwrap())
+        .sum();
+    // Loki deleted 51 chunk objects; the per-tenant split comes from deleted-chunks.tsv.
+    assert_eq!(objects, 51, "{v:#}");
+    let tsv = std::fs::read_to_string(golden("retention").join("deleted-chunks.tsv")).unwrap();
+    let want_tenants: BTreeSet<&str> = tsv
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split('\t').nth(2).unwrap())
+        .collect();
+    assert_eq!(
+        tenants.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+        want_tenants
+    );
+    assert!(tenants["game-platform"]
+        .as_object()
+        .unwrap()
+        .contains_key("{k8s_namespace_name=\"kube-system\"}"));
+}
+
+#[test]
+fn serves_endpoints_and_only_the_lease_holder_acts() {
+    let tmp = tempfile::tempdir().unwrap();
+    setup(
+        "multitenant-gzip",
+        "store",
+        "loki-compactor.yaml",
+        tmp.path(),
+    );
+    let cfg = tmp.path().join("loki.yaml");
+    let (p1, p2) = (free_port(), free_port());
+    let start = |port: u16, holder: &str| {
+        Command::new(BIN)
+            .arg(format!("-config.file={}", with_port(&cfg, port).display()))
+            .args(["-lease.ttl-seconds=3", &format!("-lease.holder={holder}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut a = start(p1, "instance-a");
+    wait_for(p1, "/metrics", |m| {
+        m.contains("loki_boltdb_shipper_compactor_running 1")
+    });
+    let mut b = start(p2, "instance-b");
+    // B waits: not running, and says so.
+    let ready = wait_for(p2, "/ready", |b| b.contains("standby"));
+    assert!(ready.starts_with("ready"));
+    let m2 = wait_for(p2, "/metrics", |m| {
+        m.contains("loki_compactor_lease_waiting 1")
+    });
+    assert!(m2.contains("loki_boltdb_shipper_compactor_running 0"));
+    assert!(!m2.contains("loki_boltdb_shipper_compact_tables_operation_total{status"));
+    // A compacted the bucket and reports it.
+    let m1 = wait_for(p1, "/metrics", |m| {
+        m.contains("loki_boltdb_shipper_compact_tables_operation_total{status=\"success\"}")
+    });
+    assert!(m1.contains("loki_compactor_runs_completed_total"));
+    assert!(m1.contains("loki_objstore_bucket_operations_total"));
+    let (_, common) = index_layout(&tmp.path().join("bucket"));
+    assert!(common.is_empty());
+    assert!(get(p1, "/services")
+        .unwrap()
+        .1
+        .contains("compactor => Running"));
+    assert!(get(p1, "/compactor/ring")
+        .unwrap()
+        .1
+        .contains("instance-a (this instance)"));
+    assert!(get(p2, "/compactor/ring")
+        .unwrap()
+        .1
+        .contains("holder: instance-a"));
+    assert!(get(p1, "/config")
+        .unwrap()
+        .1
+        .contains("compaction_interval"));
+    assert_eq!(get(p1, "/nope").unwrap().0, 404);
+    // SIGTERM: A exits cleanly and releases the lease; B takes over.
+    assert!(term(&mut a).success());
+    wait_for(p2, "/metrics", |m| {
+        m.contains("loki_boltdb_shipper_compactor_running 1")
+    });
+    assert!(term(&mut b).success());
+}
