@@ -130,3 +130,26 @@ pub fn referenced_chunks(store: &Path) -> std::collections::BTreeSet<String> {
     }
     out
 }
+
+/// Chunk ids referenced by every index file under `store`, multi-tenant uploads included
+/// (their tenant comes from the `__loki_tenant__` label).
+pub fn referenced_chunks_all(store: &Path) -> std::collections::BTreeSet<String> {
+    let mut out = referenced_chunks(store);
+    let (_, uploads) = index_layout(store);
+    for u in uploads {
+        for (labels, fp, chunks) in series_of(&store.join("index").join(&u)) {
+            let tenant = labels
+                .iter()
+                .find(|(k, _)| k == loki_tsdb::TENANT_LABEL)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            for c in chunks {
+                out.insert(format!(
+                    "{tenant}/{fp:x}/{:x}:{:x}:{:x}",
+                    c.min_time, c.max_time, c.checksum
+                ));
+            }
+        }
+    }
+    out
+}
