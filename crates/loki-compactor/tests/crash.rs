@@ -2,8 +2,9 @@
 //! every step boundary of a cycle on the golden retention store, then restarted until a
 //! cycle completes. After every crash and at the end:
 //! * no chunk referenced by any index is missing (nothing live was deleted);
-//! * every chunk that should stay indexed still is (no index entry lost);
-//! at the end: every expired chunk is deleted, one per-tenant file per tenant and table,
+//! * every chunk that should stay indexed still is (no index entry lost).
+//!
+//! At the end: every expired chunk is deleted, one per-tenant file per tenant and table,
 //! no upload or marker left.
 
 mod common;
