@@ -2,7 +2,7 @@
 //! derived from them (spec sections 3–12 and the pseudo-code of 20).
 //!
 //! Output goes to any `io::Write` as it is produced; only the postings
-//! (4 bytes per series and label) are held until `finish`.
+//! (12 bytes per series and label) are held until `finish`.
 
 use std::io::Write;
 
