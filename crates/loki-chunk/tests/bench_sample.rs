@@ -1,6 +1,8 @@
 //! Real ingester-sized chunks (1.4 MB, 256 KiB blocks, ~10 % structured metadata) written by
 //! Loki's own code: we read exactly Loki's entries, and re-appending them cuts exactly Loki's
 //! blocks.
+mod common;
+
 use std::path::PathBuf;
 
 use loki_chunk::{Chunk, ChunkObject, ChunkWriter, FormatVersion, WriterOptions};
@@ -83,30 +85,7 @@ fn decode_and_reencode_match_loki() {
             );
         }
         let ours = Chunk::parse(w.finish().unwrap()).unwrap();
-        assert_eq!(ours.symbols(), chunk.symbols(), "{file}");
-        assert_eq!(ours.blocks().len(), chunk.blocks().len(), "{file}");
-        for (i, (a, b)) in ours.blocks().iter().zip(chunk.blocks()).enumerate() {
-            assert_eq!(
-                (
-                    a.num_entries,
-                    a.min_time_ns,
-                    a.max_time_ns,
-                    a.uncompressed_size
-                ),
-                (
-                    b.num_entries,
-                    b.min_time_ns,
-                    b.max_time_ns,
-                    b.uncompressed_size
-                ),
-                "{file} block {i}"
-            );
-            assert_eq!(
-                ours.block_bytes(i).unwrap(),
-                chunk.block_bytes(i).unwrap(),
-                "{file} block {i}"
-            );
-        }
+        common::assert_same_blocks(&ours, &chunk, file);
         checked += 1;
     }
     assert_eq!(checked, 4);

@@ -1,5 +1,7 @@
 //! The spec's binary vectors (written by Loki's own code) decode to Loki's reader output, and
 //! re-encode byte-identically where the codec allows it.
+mod common;
+
 use std::path::PathBuf;
 
 use bytes::Bytes;
@@ -212,31 +214,7 @@ fn writer_reproduces_every_vector() {
             );
             identical += 1;
         }
-        // Whatever the codec: same symbols, same block metas, same decompressed blocks.
-        assert_eq!(ours.symbols(), theirs.symbols(), "{file}");
-        assert_eq!(ours.blocks().len(), theirs.blocks().len(), "{file}");
-        for (i, (a, b)) in ours.blocks().iter().zip(theirs.blocks()).enumerate() {
-            assert_eq!(
-                (
-                    a.num_entries,
-                    a.min_time_ns,
-                    a.max_time_ns,
-                    a.uncompressed_size
-                ),
-                (
-                    b.num_entries,
-                    b.min_time_ns,
-                    b.max_time_ns,
-                    b.uncompressed_size
-                ),
-                "{file} block {i}"
-            );
-            assert_eq!(
-                ours.block_bytes(i).unwrap(),
-                theirs.block_bytes(i).unwrap(),
-                "{file} block {i}"
-            );
-        }
+        common::assert_same_blocks(&ours, &theirs, file);
     }
     assert_eq!(
         identical, 5,
