@@ -221,6 +221,7 @@ async fn run(cli: Cli) -> Result<()> {
         let _ = stop_tx.send(true);
     });
     // The lease keeper: renews at a third of the TTL; `allowed` gates every write.
+    compactor.allowed().store(false, Ordering::SeqCst);
     let keeper = {
         let (c, l, s, h) = (
             Arc::clone(&compactor),
@@ -254,7 +255,6 @@ async fn run(cli: Cli) -> Result<()> {
             }
         })
     };
-    compactor.allowed().store(false, Ordering::SeqCst);
     *state.phase.lock().unwrap_or_else(|e| e.into_inner()) = Phase::Running;
     tracing::info!("compactor started");
     let c2 = Arc::clone(&compactor);
