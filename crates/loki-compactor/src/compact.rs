@@ -52,6 +52,9 @@ pub struct TableJob<'a> {
     pub clock: &'a Clock,
     /// Metrics.
     pub metrics: &'a Metrics,
+    /// Scratch directory for large inputs (decompressed to disk and memory-mapped instead of
+    /// held on the heap), with the size above which an object is spilled.
+    pub spill: Option<(&'a std::path::Path, usize)>,
 }
 
 /// What happened to one table.
@@ -105,19 +108,51 @@ fn index_err(table: &str) -> impl Fn(loki_tsdb::IndexError) -> CompactorError + 
 }
 
 async fn fetch_readers(job: &TableJob<'_>, keys: &[String]) -> Result<Vec<IndexReader>> {
-    let mut out = Vec::with_capacity(keys.len());
-    for (k, r) in keys.iter().zip(job.period.bucket.get_many(keys).await) {
-        let bytes = r?;
-        let reader = tokio::task::spawn_blocking(move || IndexReader::from_bytes(bytes))
-            .await
-            .map_err(|e| CompactorError::Task(e.to_string()))?
-            .map_err(|e| CompactorError::Index {
-                table: format!("{} ({k})", job.table),
-                source: e,
-            })?;
-        out.push(reader);
+    // A few downloads in flight; each is decoded (or spilled) as soon as it arrives.
+    futures::stream::iter(keys.iter().map(|k| fetch_one(job, k)))
+        .buffered(8)
+        .try_collect()
+        .await
+}
+
+async fn fetch_one(job: &TableJob<'_>, k: &str) -> Result<IndexReader> {
+    {
+        let bytes = job.period.bucket.get(k).await?;
+        let spill = job
+            .spill
+            .filter(|(_, min)| bytes.len() > *min)
+            .map(|(dir, _)| dir.join(job.table));
+        let name = k.replace('/', "_");
+        let table = job.table.to_owned();
+        let key = k.to_owned();
+        let reader = tokio::task::spawn_blocking(move || -> Result<IndexReader> {
+            let idx = |source| CompactorError::Index {
+                table: format!("{table} ({key})"),
+                source,
+            };
+            match spill {
+                // Large objects: the decompressed index lives in a scratch file (mapped), so
+                // a table of big uploads does not have to fit on the heap.
+                Some(dir) => {
+                    let io = |source| CompactorError::Io {
+                        path: dir.display().to_string(),
+                        source,
+                    };
+                    std::fs::create_dir_all(&dir).map_err(io)?;
+                    let path = dir.join(name);
+                    std::fs::write(&path, &bytes).map_err(io)?;
+                    drop(bytes);
+                    let r = IndexReader::open_spilled(&path, &dir);
+                    let _ = std::fs::remove_file(&path);
+                    r.map_err(idx)
+                }
+                None => IndexReader::from_bytes(bytes).map_err(idx),
+            }
+        })
+        .await
+        .map_err(|e| CompactorError::Task(e.to_string()))??;
+        Ok(reader)
     }
-    Ok(out)
 }
 
 /// Result of the CPU part for one tenant.

@@ -39,6 +39,9 @@ pub struct Options {
     pub bucket: BucketOptions,
     /// Consecutive failures after which a table gets a no-compact marker (0 = never).
     pub no_compact_after: u32,
+    /// Index objects larger than this (compressed) are spilled to the working directory
+    /// and memory-mapped rather than decompressed on the heap.
+    pub spill_above_bytes: usize,
 }
 
 impl Default for Options {
@@ -49,6 +52,7 @@ impl Default for Options {
             clock: Clock::system(),
             bucket: BucketOptions::default(),
             no_compact_after: 3,
+            spill_above_bytes: 16 << 20,
         }
     }
 }
@@ -86,6 +90,7 @@ pub struct Compactor {
     opts: Options,
     failures: Mutex<HashMap<String, u32>>,
     allowed: Arc<AtomicBool>,
+    scratch: PathBuf,
 }
 
 impl Compactor {
@@ -137,6 +142,7 @@ impl Compactor {
             opts,
             failures: Mutex::new(HashMap::new()),
             allowed: Arc::new(AtomicBool::new(true)),
+            scratch: wd.join("scratch"),
         })
     }
 
@@ -270,8 +276,10 @@ impl Compactor {
                 allowed: &self.allowed,
                 clock: &self.opts.clock,
                 metrics: &self.metrics,
+                spill: Some((self.scratch.as_path(), self.opts.spill_above_bytes)),
             };
             let r = compact_table(job).await;
+            let _ = std::fs::remove_dir_all(self.scratch.join(&t.name));
             if let Err(e) = &r {
                 self.table_failed(period, &t.name, e).await;
             } else {

@@ -7,10 +7,14 @@ use common::*;
 use loki_compactor::runner::{Compactor, Options};
 
 fn check(dataset: &str, before: &str, after: &str) {
+    check_with(dataset, before, after, Options::default());
+}
+
+fn check_with(dataset: &str, before: &str, after: &str, opts: Options) {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = setup(dataset, before, "loki-compactor.yaml", tmp.path());
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let c = Compactor::new(cfg, Options::default()).unwrap();
+    let c = Compactor::new(cfg, opts).unwrap();
     let report = rt.block_on(c.run_once()).unwrap();
     assert!(report.pass.failed.is_empty());
 
@@ -90,4 +94,14 @@ fn multitenant_gzip_incremental() {
 #[test]
 fn delete_request() {
     check("delete-request", "store", "store-compacted");
+}
+
+/// Every input spilled to the working directory and memory-mapped: same result.
+#[test]
+fn multitenant_gzip_spilled_inputs() {
+    let opts = Options {
+        spill_above_bytes: 0,
+        ..Default::default()
+    };
+    check_with("multitenant-gzip", "store", "store-compacted", opts);
 }
