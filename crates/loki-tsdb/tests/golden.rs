@@ -9,7 +9,7 @@ use base64::Engine;
 use loki_tsdb::{merge, FormatVersion, IndexFileName, IndexObjectKey, IndexReader, IndexView};
 
 fn golden() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/tsdb/golden")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/golden")
 }
 
 fn walk(d: &Path) -> Vec<PathBuf> {
