@@ -73,6 +73,7 @@ pub struct TableReport {
 struct Listing {
     common: Vec<String>,
     tenants: BTreeMap<String, Vec<String>>,
+    sizes: BTreeMap<String, u64>,
 }
 
 async fn list(job: &TableJob<'_>) -> Result<Listing> {
@@ -80,8 +81,10 @@ async fn list(job: &TableJob<'_>) -> Result<Listing> {
     let mut l = Listing {
         common: Vec::new(),
         tenants: BTreeMap::new(),
+        sizes: BTreeMap::new(),
     };
     for o in job.period.bucket.list(&prefix).await? {
+        l.sizes.insert(o.key.clone(), o.size);
         match IndexObjectKey::parse(&job.period.path_prefix, &o.key) {
             Ok(k) if k.table == job.table => match k.tenant {
                 None => l.common.push(o.key),
@@ -155,24 +158,38 @@ async fn fetch_one(job: &TableJob<'_>, k: &str) -> Result<IndexReader> {
     }
 }
 
+/// A finished index to upload.
+enum Payload {
+    /// Raw TSDB bytes, gzipped just before the upload.
+    Raw(Bytes),
+    /// Already gzipped into a scratch file (large tables: the output never sits on the heap
+    /// uncompressed).
+    GzFile(std::path::PathBuf),
+}
+
 /// Result of the CPU part for one tenant.
 struct Built {
-    upload: Option<(Bytes, WriteSummary)>,
+    upload: Option<(Payload, WriteSummary)>,
     delete_sources: bool,
     expired: Vec<ExpiredChunk>,
     dropped: u64,
     action: &'static str,
 }
 
-/// Merges and applies retention for one tenant (runs on a blocking thread).
+/// Merges and applies retention for one tenant (runs on a blocking thread). With
+/// `stream_to`, the merged index is gzipped straight into that file.
+#[allow(clippy::too_many_arguments)]
 fn build_tenant(
+    table: &str,
     tenant: &str,
     common: &[IndexReader],
     own: &[IndexReader],
     merge_needed: bool,
     version: loki_tsdb::FormatVersion,
     expiry: Option<(&Expiry, i64)>,
-) -> loki_tsdb::Result<Built> {
+    stream_to: Option<std::path::PathBuf>,
+) -> Result<Built> {
+    let ie = index_err(table);
     let mut b = Built {
         upload: None,
         delete_sources: false,
@@ -183,8 +200,30 @@ fn build_tenant(
     if merge_needed {
         let mut views: Vec<IndexView<'_>> = common.iter().map(|r| r.tenant_view(tenant)).collect();
         views.extend(own.iter().map(IndexReader::view));
-        let (bytes, summary) = merge(&views, version, Vec::new())?;
-        b.upload = Some((Bytes::from(bytes), summary));
+        match stream_to {
+            Some(path) => {
+                let io = |source| CompactorError::Io {
+                    path: path.display().to_string(),
+                    source,
+                };
+                if let Some(d) = path.parent() {
+                    std::fs::create_dir_all(d).map_err(io)?;
+                }
+                let f = std::fs::File::create(&path).map_err(io)?;
+                let enc = flate2::write::GzEncoder::new(
+                    std::io::BufWriter::with_capacity(1 << 20, f),
+                    flate2::Compression::default(),
+                );
+                let (enc, summary) = merge(&views, version, enc).map_err(&ie)?;
+                let mut w = enc.finish().map_err(io)?;
+                std::io::Write::flush(&mut w).map_err(io)?;
+                b.upload = Some((Payload::GzFile(path), summary));
+            }
+            None => {
+                let (bytes, summary) = merge(&views, version, Vec::new()).map_err(&ie)?;
+                b.upload = Some((Payload::Raw(Bytes::from(bytes)), summary));
+            }
+        }
         b.delete_sources = true;
     }
     let Some((exp, day)) = expiry else {
@@ -192,8 +231,13 @@ fn build_tenant(
     };
     let merged_reader;
     let reader = match &b.upload {
-        Some((bytes, _)) => {
-            merged_reader = IndexReader::from_bytes(bytes.clone())?;
+        Some((Payload::Raw(bytes), _)) => {
+            merged_reader = IndexReader::from_bytes(bytes.clone()).map_err(&ie)?;
+            &merged_reader
+        }
+        Some((Payload::GzFile(path), _)) => {
+            let dir = path.parent().unwrap_or(std::path::Path::new("."));
+            merged_reader = IndexReader::open_spilled(path, dir).map_err(&ie)?;
             &merged_reader
         }
         None => match own.first() {
@@ -201,7 +245,7 @@ fn build_tenant(
             None => return Ok(b),
         },
     };
-    let applied = exp.apply(tenant, day, reader)?;
+    let applied = exp.apply(tenant, day, reader).map_err(&ie)?;
     b.expired = applied.expired;
     b.dropped = applied.dropped;
     match applied.outcome {
@@ -211,12 +255,18 @@ fn build_tenant(
             for s in series {
                 builder.add_series(s.labels, s.fingerprint, s.chunks);
             }
-            let (bytes, summary) = builder.build()?;
-            b.upload = Some((Bytes::from(bytes), summary));
+            let (bytes, summary) = builder.build().map_err(&ie)?;
+            if let Some((Payload::GzFile(p), _)) = &b.upload {
+                let _ = std::fs::remove_file(p);
+            }
+            b.upload = Some((Payload::Raw(Bytes::from(bytes)), summary));
             b.delete_sources = true;
             b.action = "modified";
         }
         Outcome::Empty => {
+            if let Some((Payload::GzFile(p), _)) = &b.upload {
+                let _ = std::fs::remove_file(p);
+            }
             b.upload = None;
             b.delete_sources = true;
             b.action = "deleted";
@@ -261,6 +311,13 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
         }
     }
     let retention_table = job.expiry.filter(|e| e.table_gate(job.day));
+    // Large tables: tenant outputs are gzipped straight to scratch files.
+    let input_bytes: u64 = listing.sizes.values().sum();
+    let stream_dir = job
+        .spill
+        .filter(|(_, min)| input_bytes > *min as u64)
+        .map(|(dir, _)| dir.join(job.table).join("out"));
+    let stream_dir = &stream_dir;
     let from = job.period.name.as_str();
 
     let results: Vec<(String, TenantDone)> = futures::stream::iter(tenants.into_iter().map(|t| {
@@ -278,19 +335,28 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
             let day = job.day;
             let exp = expiry.cloned();
             let (tt, own2) = (t.clone(), Arc::clone(&own));
+            let stream_to = stream_dir.as_ref().map(|d| {
+                d.join(format!(
+                    "{}-{}.tsdb.gz",
+                    t.replace('/', "_"),
+                    job.clock.unique_ns()
+                ))
+            });
+            let tname = table.to_owned();
             let built = tokio::task::spawn_blocking(move || {
                 build_tenant(
+                    &tname,
                     &tt,
                     &common,
                     &own2,
                     merge_needed,
                     version,
                     exp.as_ref().map(|e| (e, day)),
+                    stream_to,
                 )
             })
             .await
-            .map_err(|e| CompactorError::Task(e.to_string()))?
-            .map_err(index_err(table));
+            .map_err(|e| CompactorError::Task(e.to_string()))?;
             let built = match built {
                 Ok(b) => b,
                 Err(e) => {
@@ -419,10 +485,27 @@ async fn finish_tenant(
         let name = IndexFileName::compacted(job.clock.unique_ns(), &summary);
         let key = IndexObjectKey::per_tenant(&job.period.path_prefix, job.table, tenant, name)
             .to_string();
-        let gz = tokio::task::spawn_blocking(move || gzip(&bytes))
-            .await
-            .map_err(|e| CompactorError::Task(e.to_string()))?;
+        let (gz, file) = match bytes {
+            Payload::Raw(raw) => (
+                tokio::task::spawn_blocking(move || gzip(&raw))
+                    .await
+                    .map_err(|e| CompactorError::Task(e.to_string()))?,
+                None,
+            ),
+            Payload::GzFile(p) => (
+                tokio::fs::read(&p)
+                    .await
+                    .map_err(|source| CompactorError::Io {
+                        path: p.display().to_string(),
+                        source,
+                    })?,
+                Some(p),
+            ),
+        };
         job.period.bucket.put(&key, Bytes::from(gz)).await?;
+        if let Some(p) = file {
+            let _ = std::fs::remove_file(p);
+        }
         tracing::info!(table = job.table, tenant, key = %key, series = summary.series, chunks = summary.chunks, "uploaded compacted index");
         done.uploaded = Some(key);
         crash::point("after-tenant-upload");

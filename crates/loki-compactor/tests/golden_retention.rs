@@ -32,13 +32,14 @@ fn chunk_files(store: &std::path::Path) -> BTreeSet<String> {
         .collect()
 }
 
-fn run(format: MarkerFormat) {
+fn run(format: MarkerFormat, spill_above_bytes: usize) {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = setup("retention", "store", "loki-retention.yaml", tmp.path());
     let clock = Clock::fixed(RUN_NS);
     let opts = Options {
         clock: clock.clone(),
         marker_format: format,
+        spill_above_bytes,
         ..Default::default()
     };
     let c = Compactor::new(cfg, opts).unwrap();
@@ -138,12 +139,18 @@ fn run(format: MarkerFormat) {
 
 #[test]
 fn native_markers_in_bucket() {
-    run(MarkerFormat::Native);
+    run(MarkerFormat::Native, 16 << 20);
 }
 
 #[test]
 fn loki_markers_in_working_directory() {
-    run(MarkerFormat::Loki);
+    run(MarkerFormat::Loki, 16 << 20);
+}
+
+/// Inputs spilled and outputs streamed to scratch files: same marks, same result.
+#[test]
+fn native_markers_streamed_outputs() {
+    run(MarkerFormat::Native, 0);
 }
 
 /// Switching from Loki: its own bbolt markers (copied from the run) in its local marker
