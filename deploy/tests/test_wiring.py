@@ -148,7 +148,7 @@ def live_nginx_routing(nginx, conf, release, ns, preset):
             def log_message(self, *a):
                 pass
         srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         servers.append(srv)
         ports[comp] = srv.server_address[1]
     listen = free_port()
@@ -164,7 +164,7 @@ def live_nginx_routing(nginx, conf, release, ns, preset):
     local = local.replace("TMPDIR/", tmp + "/")
     path = os.path.join(tmp, "nginx.conf")
     open(path, "w").write(local)
-    proc = subprocess.Popen([nginx, "-c", path, "-p", tmp, "-g", "daemon off;"],
+    proc = subprocess.Popen([nginx, "-e", "stderr", "-c", path, "-p", tmp, "-g", "daemon off;"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         for _ in range(100):
