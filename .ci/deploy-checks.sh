@@ -126,10 +126,14 @@ for p in "${PRESETS[@]}"; do
   "$HELM" template loki "$CHART" -n loki $(values_args "$p") > "$OUT/$p.yaml"
   echo "  $p: $(grep -c '^kind:' "$OUT/$p.yaml") objects"
 done
-# The chart must refuse a backend that runs the compactor module.
-if "$HELM" template loki "$CHART" -n loki --set 'backend.targetModules={compactor,ruler}' >/dev/null 2>&1; then
-  echo "helm template accepted backend.targetModules containing compactor" >&2; exit 1
-fi
+# The chart (values.schema.json and template guards) must refuse values that break the wiring.
+for bad in 'backend.targetModules={compactor,ruler}' 'backend.targetModules={backend}' \
+           'compactor.replicas=2' 'fluentBit.retryLimit=1' 'loki.compactorClient=both' \
+           'loki.compactor.retention_enabled=false' 'loki.image.tag=4.0.0'; do
+  if "$HELM" template loki "$CHART" -n loki --set "$bad" >/dev/null 2>&1; then
+    echo "helm template accepted --set $bad" >&2; exit 1
+  fi
+done
 
 step "kubernetes-validate --strict (Kubernetes $K8S_VERSION; CRDs are only warned about)"
 for p in "${PRESETS[@]}"; do
