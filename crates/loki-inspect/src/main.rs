@@ -4,6 +4,8 @@ use clap::{Parser, Subcommand};
 mod bucket_cmd;
 mod chunk_cmd;
 mod index_cmd;
+mod query_cmd;
+mod store_read;
 
 #[derive(Parser)]
 #[command(
@@ -26,6 +28,8 @@ enum Command {
     Bucket(bucket_cmd::BucketArgs),
     /// Check a Loki config: effective storage, compactor and retention settings.
     Config(bucket_cmd::ConfigArgs),
+    /// Run a LogQL query against the bucket (prints what Loki's query API returns).
+    Query(query_cmd::QueryArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -36,6 +40,7 @@ fn main() -> std::process::ExitCode {
         Command::Index(args) => index_cmd::run(args),
         Command::Bucket(args) => bucket_cmd::run(args),
         Command::Config(args) => bucket_cmd::run_config(args),
+        Command::Query(args) => query_cmd::run(args),
     };
     match result {
         Ok(code) => code,

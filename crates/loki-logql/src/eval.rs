@@ -88,18 +88,22 @@ fn eval_log(l: &LogExpr, src: &mut dyn Source, p: &QueryParams) -> Result<QueryR
     // Output streams by their label string, with the entries that survived.
     let mut keys: HashMap<String, usize> = HashMap::new();
     let mut outs: Vec<(String, LabelPairs)> = Vec::new();
-    let mut picked: Vec<(i64, usize, u64, OutEntry)> = Vec::new();
+    // Entries of one timestamp are ordered by their full label set (stream labels,
+    // structured metadata and parsed labels), as Loki's merge of its internal streams is.
+    let mut full_keys: HashMap<String, usize> = HashMap::new();
+    let mut full_names: Vec<String> = Vec::new();
+    let mut picked: Vec<Picked> = Vec::new();
     let mut seq = 0u64;
     let limit = p.limit.max(1);
     let backward = p.direction == Direction::Backward;
-    let order = |v: &mut Vec<(i64, usize, u64, OutEntry)>, outs: &Vec<(String, LabelPairs)>| {
+    let order = |v: &mut Vec<Picked>, names: &Vec<String>| {
         v.sort_by(|a, b| {
             let t = if backward {
                 b.0.cmp(&a.0)
             } else {
                 a.0.cmp(&b.0)
             };
-            t.then_with(|| outs[a.1].0.cmp(&outs[b.1].0))
+            t.then_with(|| names[a.4].cmp(&names[b.4]))
                 .then(a.2.cmp(&b.2))
         });
     };
@@ -119,10 +123,12 @@ fn eval_log(l: &LogExpr, src: &mut dyn Source, p: &QueryParams) -> Result<QueryR
             let Some(line) = crate::pipeline::run(&l.stages, e.ts, &e.line, &mut lbs) else {
                 continue;
             };
+            let full = lbs.all();
+            let fidx = intern(&mut full_keys, &mut full_names, labels_string(&full));
             let (key_labels, sm, parsed) = if p.categorize {
                 lbs.categorized()
             } else {
-                (lbs.all(), Vec::new(), Vec::new())
+                (full, Vec::new(), Vec::new())
             };
             let key = labels_string(&key_labels);
             let idx = match keys.get(&key) {
@@ -134,27 +140,23 @@ fn eval_log(l: &LogExpr, src: &mut dyn Source, p: &QueryParams) -> Result<QueryR
                 }
             };
             seq += 1;
-            picked.push((
-                e.ts,
-                idx,
-                seq,
-                OutEntry {
-                    ts: e.ts,
-                    line: line.into_owned(),
-                    structured_metadata: sm,
-                    parsed,
-                },
-            ));
+            let entry = OutEntry {
+                ts: e.ts,
+                line: line.into_owned(),
+                structured_metadata: sm,
+                parsed,
+            };
+            picked.push((e.ts, idx, seq, entry, fidx));
             if picked.len() >= limit * 2 + 4096 {
-                order(&mut picked, &outs);
+                order(&mut picked, &full_names);
                 picked.truncate(limit);
             }
         }
     }
-    order(&mut picked, &outs);
+    order(&mut picked, &full_names);
     picked.truncate(limit);
     let mut by_stream: HashMap<usize, Vec<OutEntry>> = HashMap::new();
-    for (_, idx, _, e) in picked {
+    for (_, idx, _, e, _) in picked {
         by_stream.entry(idx).or_default().push(e);
     }
     let mut result: Vec<(String, StreamResult)> = by_stream
@@ -170,6 +172,18 @@ fn eval_log(l: &LogExpr, src: &mut dyn Source, p: &QueryParams) -> Result<QueryR
         categorized: p.categorize,
     })
 }
+
+fn intern(map: &mut HashMap<String, usize>, names: &mut Vec<String>, key: String) -> usize {
+    if let Some(&i) = map.get(&key) {
+        return i;
+    }
+    names.push(key.clone());
+    map.insert(key, names.len() - 1);
+    names.len() - 1
+}
+
+/// A candidate entry: ts, output stream, arrival, entry, full-label key.
+type Picked = (i64, usize, u64, OutEntry, usize);
 
 /// A series' labels and its `(ts, value)` samples.
 type SeriesSamples = (LabelPairs, Vec<(i64, f64)>);

@@ -1,0 +1,277 @@
+//! Reading a tenant's streams straight from a Loki bucket: index tables of a time range,
+//! series selection with matchers, and bounded-concurrency chunk fetches. Shared by
+//! `query`, `export` and `chunks-for`.
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use loki_bucket::{Bucket, BucketOptions, ChunkRef};
+use loki_config::{LoadOptions, LokiConfig, SchemaVersion};
+use loki_tsdb::{IndexReader, MatchOp, Matcher};
+
+/// Where the bucket comes from.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// Loki config file (its schema_config and storage_config locate the tables).
+    #[arg(long = "config.file", value_name = "FILE")]
+    pub config_file: Option<String>,
+    /// Store URL instead of a config: s3://bucket/prefix, gs://…, az://…, file:///dir or a
+    /// directory (schema v13, tables under index/).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// S3 endpoint for --store s3://… (credentials from the AWS environment).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Max concurrent object requests.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+}
+
+/// Sorted label pairs.
+type Labels = Vec<(String, String)>;
+
+/// One schema period's bucket and table naming.
+struct Period {
+    bucket: Bucket,
+    path_prefix: String,
+    table_prefix: String,
+    schema: SchemaVersion,
+    /// First and last+1 day (table number) the period covers.
+    from_day: i64,
+    to_day: i64,
+}
+
+/// A selected stream: labels and the chunks that intersect the range.
+#[derive(Debug, Clone)]
+pub struct StreamChunks {
+    /// Stream labels, sorted.
+    pub labels: Vec<(String, String)>,
+    /// Chunk refs with the index of their period.
+    pub chunks: Vec<(usize, ChunkRef)>,
+}
+
+/// A tenant's view of a bucket.
+pub struct StoreReader {
+    periods: Vec<Period>,
+    tenant: String,
+    rt: tokio::runtime::Runtime,
+    /// Index files already read, by table (period index, table name).
+    tables: HashMap<(usize, String), Vec<(IndexReader, bool)>>,
+}
+
+fn to_tsdb_matchers(m: &[loki_logql::Matcher]) -> Result<Vec<Matcher>> {
+    m.iter()
+        .map(|m| {
+            let op = match m.op {
+                loki_logql::MatchOp::Eq => MatchOp::Equal,
+                loki_logql::MatchOp::Neq => MatchOp::NotEqual,
+                loki_logql::MatchOp::Re => MatchOp::Regex,
+                loki_logql::MatchOp::Nre => MatchOp::NotRegex,
+            };
+            Matcher::new(op, m.name.clone(), m.value.clone()).map_err(anyhow::Error::from)
+        })
+        .collect()
+}
+
+impl StoreReader {
+    /// Opens the bucket(s) of `args` for `tenant`.
+    pub fn open(args: &StoreArgs, tenant: &str) -> Result<StoreReader> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        let opts = BucketOptions {
+            max_concurrency: args.concurrency.max(1),
+            ..Default::default()
+        };
+        let periods = match (&args.store, &args.config_file) {
+            (Some(_), Some(_)) => bail!("give either --store or --config.file, not both"),
+            (None, None) => bail!("give --config.file FILE (Loki's config) or --store URL"),
+            (Some(url), None) => {
+                let bucket = Bucket::from_url(url, args.endpoint.as_deref(), opts)?;
+                let dirs = rt.block_on(bucket.list_dir("index/"))?.0;
+                // The table prefix is whatever precedes the day number.
+                let prefix = dirs
+                    .iter()
+                    .filter_map(|d| {
+                        let name = d.trim_end_matches('/').rsplit('/').next()?;
+                        let stem = name.trim_end_matches(|c: char| c.is_ascii_digit());
+                        (stem.len() < name.len()).then(|| stem.to_owned())
+                    })
+                    .next()
+                    .unwrap_or_else(|| "index_".into());
+                vec![Period {
+                    bucket,
+                    path_prefix: "index/".into(),
+                    table_prefix: prefix,
+                    schema: SchemaVersion::V13,
+                    from_day: i64::MIN,
+                    to_day: i64::MAX,
+                }]
+            }
+            (None, Some(file)) => {
+                let cfg = LokiConfig::load(&LoadOptions {
+                    config_file: file.clone(),
+                    expand_env: false,
+                })?;
+                let mut out = Vec::new();
+                let n = cfg.schema.configs.len();
+                for (i, p) in cfg.schema.configs.iter().enumerate() {
+                    if !p.is_tsdb() {
+                        continue;
+                    }
+                    let spec = cfg.storage.store(&p.object_store).with_context(|| {
+                        format!("object store `{}` not configured", p.object_store)
+                    })?;
+                    let to_day = if i + 1 < n {
+                        cfg.schema.configs[i + 1].from.0
+                    } else {
+                        i64::MAX
+                    };
+                    let mut path_prefix = p.index.path_prefix.clone();
+                    if !path_prefix.ends_with('/') {
+                        path_prefix.push('/');
+                    }
+                    out.push(Period {
+                        bucket: Bucket::from_spec(spec, opts.clone())?,
+                        path_prefix,
+                        table_prefix: p.index.prefix.clone(),
+                        schema: p.schema,
+                        from_day: p.from.0,
+                        to_day,
+                    });
+                }
+                out
+            }
+        };
+        Ok(StoreReader {
+            periods,
+            tenant: tenant.to_owned(),
+            rt,
+            tables: HashMap::new(),
+        })
+    }
+
+    fn load_table(&mut self, pi: usize, day: i64) -> Result<()> {
+        let p = &self.periods[pi];
+        let table = format!("{}{day}", p.table_prefix);
+        if self.tables.contains_key(&(pi, table.clone())) {
+            return Ok(());
+        }
+        let prefix = format!("{}{table}/", p.path_prefix);
+        let objects = self.rt.block_on(p.bucket.list(&prefix))?;
+        let mut keys = Vec::new();
+        for o in objects {
+            let rest = o.key.strip_prefix(&prefix).unwrap_or(&o.key);
+            if !(rest.ends_with(".tsdb") || rest.ends_with(".tsdb.gz")) {
+                continue;
+            }
+            match rest.split_once('/') {
+                // Per-tenant (compacted) file.
+                Some((t, _)) if t == self.tenant => keys.push((o.key.clone(), false)),
+                Some(_) => {}
+                // Ingester upload holding many tenants.
+                None => keys.push((o.key.clone(), true)),
+            }
+        }
+        let names: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+        let bodies = self.rt.block_on(p.bucket.get_many(&names));
+        let mut readers = Vec::new();
+        for ((key, multi), body) in keys.into_iter().zip(bodies) {
+            let body = body.with_context(|| format!("reading {key}"))?;
+            let r = IndexReader::from_bytes(body).with_context(|| format!("opening {key}"))?;
+            readers.push((r, multi));
+        }
+        self.tables.insert((pi, table), readers);
+        Ok(())
+    }
+
+    /// Streams matching `matchers` with chunks intersecting `[from_ns, through_ns)`, sorted
+    /// by labels.
+    pub fn select(
+        &mut self,
+        matchers: &[loki_logql::Matcher],
+        from_ns: i64,
+        through_ns: i64,
+    ) -> Result<Vec<StreamChunks>> {
+        let ms = to_tsdb_matchers(matchers)?;
+        let from_ms = from_ns.div_euclid(1_000_000);
+        let through_ms = (through_ns + 999_999).div_euclid(1_000_000);
+        let first_day = from_ms.div_euclid(86_400_000);
+        let last_day = (through_ms - 1).div_euclid(86_400_000);
+        let mut out: BTreeMap<Labels, Vec<(usize, ChunkRef)>> = BTreeMap::new();
+        for pi in 0..self.periods.len() {
+            let (pf, pt) = (self.periods[pi].from_day, self.periods[pi].to_day);
+            for day in first_day.max(pf)..=last_day.min(pt.saturating_sub(1)) {
+                self.load_table(pi, day)?;
+                let table = format!("{}{day}", self.periods[pi].table_prefix);
+                for (reader, multi) in &self.tables[&(pi, table)] {
+                    let view = if *multi {
+                        reader.tenant_view(&self.tenant)
+                    } else {
+                        reader.view()
+                    };
+                    for s in view.query(&ms, from_ms, through_ms, None)? {
+                        let labels: Vec<(String, String)> = s
+                            .labels
+                            .iter()
+                            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                            .collect();
+                        let entry = out.entry(labels).or_default();
+                        for c in &s.chunks {
+                            let r = ChunkRef {
+                                tenant: self.tenant.clone(),
+                                fingerprint: s.fingerprint,
+                                from_ms: c.min_time,
+                                through_ms: c.max_time,
+                                checksum: c.checksum,
+                            };
+                            if !entry.iter().any(|(_, e)| *e == r) {
+                                entry.push((pi, r));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|(labels, mut chunks)| {
+                chunks.sort_by_key(|(_, c)| (c.from_ms, c.through_ms, c.checksum));
+                StreamChunks { labels, chunks }
+            })
+            .collect())
+    }
+
+    /// The object key of a chunk.
+    pub fn chunk_key(&self, period: usize, c: &ChunkRef) -> String {
+        let p = &self.periods[period];
+        p.bucket.codec().chunk_object(c, p.schema)
+    }
+
+    /// Fetches chunk objects, at most `--concurrency` at a time; results in input order.
+    pub fn fetch(&self, chunks: &[(usize, ChunkRef)]) -> Result<Vec<Bytes>> {
+        let mut out = Vec::with_capacity(chunks.len());
+        // One batch per period keeps each bucket's own concurrency limit in charge.
+        let mut by_period: BTreeMap<usize, Vec<(usize, String)>> = BTreeMap::new();
+        for (i, (p, c)) in chunks.iter().enumerate() {
+            by_period
+                .entry(*p)
+                .or_default()
+                .push((i, self.chunk_key(*p, c)));
+        }
+        let mut slots: Vec<Option<Bytes>> = vec![None; chunks.len()];
+        for (p, items) in by_period {
+            let keys: Vec<String> = items.iter().map(|(_, k)| k.clone()).collect();
+            let bodies = self.rt.block_on(self.periods[p].bucket.get_many(&keys));
+            for ((i, k), b) in items.into_iter().zip(bodies) {
+                slots[i] = Some(b.with_context(|| format!("reading chunk {k}"))?);
+            }
+        }
+        for s in slots {
+            out.push(s.unwrap_or_default());
+        }
+        Ok(out)
+    }
+}
