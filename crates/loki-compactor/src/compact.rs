@@ -55,6 +55,9 @@ pub struct TableJob<'a> {
     /// Scratch directory for large inputs (decompressed to disk and memory-mapped instead of
     /// held on the heap), with the size above which an object is spilled.
     pub spill: Option<(&'a std::path::Path, usize)>,
+    /// Total compressed input size of a table above which tenant outputs are gzipped
+    /// straight into scratch files (slower, but the raw output never sits on the heap).
+    pub stream_outputs_above: u64,
 }
 
 /// What happened to one table.
@@ -315,7 +318,7 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
     let input_bytes: u64 = listing.sizes.values().sum();
     let stream_dir = job
         .spill
-        .filter(|(_, min)| input_bytes > *min as u64)
+        .filter(|_| input_bytes > job.stream_outputs_above)
         .map(|(dir, _)| dir.join(job.table).join("out"));
     let stream_dir = &stream_dir;
     let from = job.period.name.as_str();

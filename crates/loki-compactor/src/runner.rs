@@ -42,6 +42,9 @@ pub struct Options {
     /// Index objects larger than this (compressed) are spilled to the working directory
     /// and memory-mapped rather than decompressed on the heap.
     pub spill_above_bytes: usize,
+    /// Tables whose inputs total more than this (compressed) have their outputs gzipped
+    /// straight to scratch files.
+    pub stream_outputs_above_bytes: u64,
 }
 
 impl Default for Options {
@@ -53,6 +56,7 @@ impl Default for Options {
             bucket: BucketOptions::default(),
             no_compact_after: 3,
             spill_above_bytes: 16 << 20,
+            stream_outputs_above_bytes: 128 << 20,
         }
     }
 }
@@ -277,6 +281,7 @@ impl Compactor {
                 clock: &self.opts.clock,
                 metrics: &self.metrics,
                 spill: Some((self.scratch.as_path(), self.opts.spill_above_bytes)),
+                stream_outputs_above: self.opts.stream_outputs_above_bytes,
             };
             let r = compact_table(job).await;
             let _ = std::fs::remove_dir_all(self.scratch.join(&t.name));

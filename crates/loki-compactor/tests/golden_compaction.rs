@@ -101,6 +101,7 @@ fn delete_request() {
 fn multitenant_gzip_spilled_inputs() {
     let opts = Options {
         spill_above_bytes: 0,
+        stream_outputs_above_bytes: 0,
         ..Default::default()
     };
     check_with("multitenant-gzip", "store", "store-compacted", opts);

@@ -40,6 +40,7 @@ fn run(format: MarkerFormat, spill_above_bytes: usize) {
         clock: clock.clone(),
         marker_format: format,
         spill_above_bytes,
+        stream_outputs_above_bytes: spill_above_bytes as u64,
         ..Default::default()
     };
     let c = Compactor::new(cfg, opts).unwrap();
