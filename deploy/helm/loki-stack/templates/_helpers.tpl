@@ -104,6 +104,7 @@ checksum/config: {{ include "ls.lokiConfig" . | sha256sum }}
   "querier" (dict "max_concurrent" 8)
   "ruler" (dict "storage" (dict "type" "s3" "s3" (dict "region" .Values.aws.region "bucketnames" .Values.aws.buckets.ruler))
                 "rule_path" "/var/loki/rules-tmp" "enable_api" true
+                "wal" (dict "dir" "/var/loki/ruler-wal")
                 "ring" (dict "kvstore" (dict "store" "memberlist")))
   "limits_config" .Values.loki.limits
   "runtime_config" (dict "file" "/etc/loki/overrides.yaml" "period" "10s")
