@@ -73,6 +73,29 @@ pub struct BucketSource<'a> {
     pub reader: &'a mut StoreReader,
     /// Log queries stop each chunk at its indexed `through` (see `select_inner`).
     pub log_query: bool,
+    /// Instant queries: Loki splits the range into 1h parts ending at this time; a part
+    /// that straddles midnight consults both days' tables.
+    pub split_anchor: Option<i64>,
+}
+
+/// Loki's default `split_queries_by_interval`.
+const SPLIT_NS: i64 = 3_600 * 1_000_000_000;
+
+/// Whether an entry at `ts` can be found through the tables listing its chunk (`days`).
+fn visible(ts: i64, days: &[i64], split_anchor: Option<i64>) -> bool {
+    let day = ts.div_euclid(NS_PER_DAY);
+    if days.contains(&day) {
+        return true;
+    }
+    let Some(t) = split_anchor else { return false };
+    if ts > t {
+        return false;
+    }
+    // The part (hi - 1h, hi] holding `ts` reads every table it overlaps.
+    let k = (t - ts + SPLIT_NS - 1) / SPLIT_NS;
+    let hi = t - (k - 1).max(0) * SPLIT_NS;
+    let lo = hi - SPLIT_NS + 1;
+    (lo.div_euclid(NS_PER_DAY)..=hi.div_euclid(NS_PER_DAY)).any(|d| days.contains(&d))
 }
 
 impl Source for BucketSource<'_> {
@@ -103,7 +126,7 @@ impl BucketSource<'_> {
         let mut out = Vec::with_capacity(streams.len());
         for s in streams {
             let mut entries = Vec::new();
-            for (_, c) in &s.chunks {
+            for ((_, c), days) in s.chunks.iter().zip(&s.days) {
                 let body = bodies.next().unwrap_or_default();
                 let obj = ChunkObject::decode(body).with_context(|| format!("chunk {c:?}"))?;
                 let chunk = obj.chunk()?;
@@ -122,6 +145,9 @@ impl BucketSource<'_> {
                 });
                 for e in it {
                     let e = e?;
+                    if !visible(e.timestamp_ns, days, self.split_anchor) {
+                        continue;
+                    }
                     entries.push(Ok(InputEntry {
                         ts: e.timestamp_ns,
                         line: String::from_utf8_lossy(&e.line).into_owned(),
@@ -149,6 +175,9 @@ impl BucketSource<'_> {
     }
 }
 
+/// Index tables are one day long (TSDB's fixed period).
+const NS_PER_DAY: i64 = 86_400 * 1_000_000_000;
+
 fn now_ns() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -166,6 +195,7 @@ pub fn run(a: QueryArgs) -> Result<ExitCode> {
         &mut BucketSource {
             reader: &mut reader,
             log_query: matches!(expr, Expr::Log(_)),
+            split_anchor: params.instant.then_some(params.start_ns),
         },
         &params,
     )
@@ -224,9 +254,11 @@ fn params(a: &QueryArgs, expr: &Expr) -> Result<(QueryParams, ())> {
     if step <= 0 {
         bail!("--step must be positive");
     }
-    // Loki's query frontend aligns metric range queries to the step.
+    // Loki's query frontend aligns metric range queries to the step: the start down, the
+    // end up (the golden answers carry a point after an unaligned `end`).
     let (start, end) = if matches!(expr, Expr::Metric(_)) {
-        (start.div_euclid(step) * step, end.div_euclid(step) * step)
+        let up = end.div_euclid(step) * step + if end.rem_euclid(step) > 0 { step } else { 0 };
+        (start.div_euclid(step) * step, up)
     } else {
         (start, end)
     };

@@ -48,6 +48,11 @@ pub struct StreamChunks {
     pub labels: Vec<(String, String)>,
     /// Chunk refs with the index of their period.
     pub chunks: Vec<(usize, ChunkRef)>,
+    /// For each chunk, the days (table numbers) whose index references it. Loki's query
+    /// frontend splits queries by interval, so each part consults only its own day's
+    /// table: a chunk dropped from one day's index (retention) yields no entries of that
+    /// day even though another table still lists it.
+    pub days: Vec<Vec<i64>>,
 }
 
 /// A tenant's view of a bucket.
@@ -200,7 +205,7 @@ impl StoreReader {
         let through_ms = (through_ns + 999_999).div_euclid(1_000_000);
         let first_day = from_ms.div_euclid(86_400_000);
         let last_day = (through_ms - 1).div_euclid(86_400_000);
-        let mut out: BTreeMap<Labels, Vec<(usize, ChunkRef)>> = BTreeMap::new();
+        let mut out: BTreeMap<Labels, Vec<(usize, ChunkRef, Vec<i64>)>> = BTreeMap::new();
         for pi in 0..self.periods.len() {
             let (pf, pt) = (self.periods[pi].from_day, self.periods[pi].to_day);
             for day in first_day.max(pf)..=last_day.min(pt.saturating_sub(1)) {
@@ -227,8 +232,13 @@ impl StoreReader {
                                 through_ms: c.max_time,
                                 checksum: c.checksum,
                             };
-                            if !entry.iter().any(|(_, e)| *e == r) {
-                                entry.push((pi, r));
+                            match entry.iter_mut().find(|(_, e, _)| *e == r) {
+                                Some((_, _, days)) => {
+                                    if !days.contains(&day) {
+                                        days.push(day);
+                                    }
+                                }
+                                None => entry.push((pi, r, vec![day])),
                             }
                         }
                     }
@@ -238,8 +248,14 @@ impl StoreReader {
         Ok(out
             .into_iter()
             .map(|(labels, mut chunks)| {
-                chunks.sort_by_key(|(_, c)| (c.from_ms, c.through_ms, c.checksum));
-                StreamChunks { labels, chunks }
+                chunks.sort_by_key(|(_, c, _)| (c.from_ms, c.through_ms, c.checksum));
+                let days = chunks.iter().map(|(_, _, d)| d.clone()).collect();
+                let chunks = chunks.into_iter().map(|(p, c, _)| (p, c)).collect();
+                StreamChunks {
+                    labels,
+                    chunks,
+                    days,
+                }
             })
             .collect())
     }

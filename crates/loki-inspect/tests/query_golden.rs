@@ -10,44 +10,7 @@ fn golden() -> PathBuf {
 }
 
 /// Answers we do not reproduce yet, by `dataset/expected-dir/id`, with the reason.
-const KNOWN_MISSING: &[(&str, &str)] = &[
-    (
-        "multitenant-gzip/expected/q066",
-        "24h step over a range Loki's frontend splits differently: first bucket differs",
-    ),
-    (
-        "retention/expected/q005",
-        "retention: query-time retention filtering not applied",
-    ),
-    (
-        "retention/expected/q016",
-        "retention: query-time retention filtering not applied",
-    ),
-    (
-        "retention/expected/q019",
-        "retention: query-time retention filtering not applied",
-    ),
-    (
-        "retention/expected/q021",
-        "retention: query-time retention filtering not applied",
-    ),
-    (
-        "retention/expected/q030",
-        "retention: query-time retention filtering not applied",
-    ),
-    (
-        "retention/expected/q031",
-        "retention: query-time retention filtering not applied",
-    ),
-    (
-        "retention/expected/q044",
-        "retention: query-time retention filtering not applied",
-    ),
-    (
-        "retention/expected/q045",
-        "retention: query-time retention filtering not applied",
-    ),
-];
+const KNOWN_MISSING: &[(&str, &str)] = &[];
 
 /// The bucket each expected directory was produced from (see each MANIFEST.md).
 fn store_for(dataset: &str, expected_dir: &str) -> &'static str {
