@@ -28,13 +28,25 @@ fn deleted() -> BTreeSet<String> {
 fn chunk_files(store: &std::path::Path) -> BTreeSet<String> {
     files(store)
         .into_iter()
-        .filter(|f| !f.starts_with("index/") && !f.starts_with("loki-compactor/"))
+        .filter(|f| {
+            !f.starts_with("index/")
+                && !f.starts_with("loki-compactor/")
+                && !f.starts_with("__markers__/")
+        })
         .collect()
 }
 
 fn run(format: MarkerFormat, spill_above_bytes: usize) {
+    run_with(format, spill_above_bytes, false)
+}
+
+fn run_with(format: MarkerFormat, spill_above_bytes: usize, bucket_prefix: bool) {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = setup("retention", "store", "loki-retention.yaml", tmp.path());
+    let mut cfg = setup("retention", "store", "loki-retention.yaml", tmp.path());
+    if bucket_prefix {
+        // Loki's `deletion_marker_object_store_prefix`: markers live flat in the bucket.
+        cfg.compactor.deletion_marker_object_store_prefix = "__markers__/".into();
+    }
     let clock = Clock::fixed(RUN_NS);
     let opts = Options {
         clock: clock.clone(),
@@ -91,6 +103,11 @@ fn run(format: MarkerFormat, spill_above_bytes: usize) {
         match (&m.source, format) {
             (MarkerSource::Object(k), MarkerFormat::Native) => {
                 assert!(k.starts_with("loki-compactor/markers/"))
+            }
+            (MarkerSource::Object(k), MarkerFormat::Loki) if bucket_prefix => {
+                assert!(k.starts_with("__markers__/"));
+                let b = std::fs::read(tmp.path().join("bucket").join(k)).unwrap();
+                assert!(loki_compactor::bbolt::looks_like_bbolt(&b));
             }
             (MarkerSource::Local(p), MarkerFormat::Loki) => {
                 assert!(p
@@ -152,6 +169,12 @@ fn loki_markers_in_working_directory() {
 #[test]
 fn native_markers_streamed_outputs() {
     run(MarkerFormat::Native, 0);
+}
+
+/// Loki's format in Loki's bucket location (`deletion_marker_object_store_prefix`).
+#[test]
+fn loki_markers_in_bucket_prefix() {
+    run_with(MarkerFormat::Loki, 16 << 20, true);
 }
 
 /// Switching from Loki: its own bbolt markers (copied from the run) in its local marker
