@@ -34,7 +34,8 @@ struct Cli {
     #[arg(long = "target", default_value = "compactor")]
     target: String,
     /// Run one cycle (compaction, retention marking, sweep of due markers) and exit.
-    #[arg(long = "once", alias = "compactor.run-once")]
+    #[arg(long = "once", alias = "compactor.run-once", num_args = 0..=1,
+          default_missing_value = "true", default_value = "false")]
     once: bool,
     /// Report what would change and what would expire; write and delete nothing.
     #[arg(long = "dry-run")]

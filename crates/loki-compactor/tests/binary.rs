@@ -99,7 +99,7 @@ fn once_compacts_with_loki_style_flags() {
         .args([
             "-target=compactor",
             "-config.expand-env=true",
-            "--once",
+            "-compactor.run-once=true",
             "-log.format=json",
         ])
         .output()
