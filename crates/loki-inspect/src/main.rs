@@ -3,6 +3,8 @@ use clap::{Parser, Subcommand};
 
 mod bucket_cmd;
 mod chunk_cmd;
+mod chunks_for_cmd;
+mod export_cmd;
 mod index_cmd;
 mod query_cmd;
 mod store_read;
@@ -30,6 +32,10 @@ enum Command {
     Config(bucket_cmd::ConfigArgs),
     /// Run a LogQL query against the bucket (prints what Loki's query API returns).
     Query(query_cmd::QueryArgs),
+    /// Export every matching entry, time-ordered per stream, one file per stream.
+    Export(export_cmd::ExportArgs),
+    /// List the chunk objects a selector and time range need (e.g. for a restore).
+    ChunksFor(chunks_for_cmd::ChunksForArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,6 +47,8 @@ fn main() -> std::process::ExitCode {
         Command::Bucket(args) => bucket_cmd::run(args),
         Command::Config(args) => bucket_cmd::run_config(args),
         Command::Query(args) => query_cmd::run(args),
+        Command::Export(args) => export_cmd::run(args),
+        Command::ChunksFor(args) => chunks_for_cmd::run(args),
     };
     match result {
         Ok(code) => code,

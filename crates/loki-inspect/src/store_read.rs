@@ -27,6 +27,9 @@ pub struct StoreArgs {
     pub concurrency: usize,
 }
 
+/// A chunk ref with the index of its schema period.
+pub type StoreChunk = (usize, ChunkRef);
+
 /// Sorted label pairs.
 type Labels = Vec<(String, String)>;
 
@@ -47,7 +50,7 @@ pub struct StreamChunks {
     /// Stream labels, sorted.
     pub labels: Vec<(String, String)>,
     /// Chunk refs with the index of their period.
-    pub chunks: Vec<(usize, ChunkRef)>,
+    pub chunks: Vec<StoreChunk>,
     /// For each chunk, the days (table numbers) whose index references it. Loki's query
     /// frontend splits queries by interval, so each part consults only its own day's
     /// table: a chunk dropped from one day's index (retention) yields no entries of that

@@ -49,6 +49,7 @@ pub use eval::{evaluate, Direction, InputEntry, InputStream, QueryParams, Source
 pub use labels::{labels_string, LabelPairs, LabelsBuilder};
 pub use parser::{parse, parse_log};
 pub use pattern::Pattern;
+pub use pipeline::run as run_pipeline;
 pub use result::{OutEntry, QueryResult, Series, StreamResult};
 pub use template::{Context as TemplateContext, Template};
 pub use time::{format_rfc3339_nanos, parse_step_ns, parse_time_ns};

@@ -1,0 +1,241 @@
+//! `loki-inspect export`: every entry of the matching streams, in time order per stream,
+//! one file per stream, resumable, with bounded memory.
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use loki_chunk::{ChunkObject, IterOptions};
+use loki_logql::{format_rfc3339_nanos, parse_log, parse_time_ns, LabelsBuilder, LogExpr};
+use serde_json::{json, Map, Value};
+
+use crate::store_read::{StoreArgs, StoreChunk, StoreReader, StreamChunks};
+
+/// Export file formats.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON object per entry (tenant, labels, ts_ns, line, structured_metadata).
+    Ndjson,
+    /// `<RFC 3339 time> <line>` per entry.
+    Text,
+    /// Gzipped ndjson.
+    Gz,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Tenant (org id).
+    #[arg(long, default_value = "fake")]
+    pub tenant: String,
+    /// Start (inclusive): RFC 3339, unix seconds or unix nanoseconds.
+    #[arg(long)]
+    pub from: String,
+    /// End (exclusive); same formats.
+    #[arg(long)]
+    pub to: String,
+    /// File format.
+    #[arg(long, value_enum, default_value = "ndjson")]
+    pub format: Format,
+    /// Output directory (created; streams already exported there are skipped).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Stream selector, optionally with a pipeline (`{app="x"} |= "error"`).
+    pub selector: String,
+}
+
+/// Chunks whose time ranges overlap each other, read together so entries can be merged
+/// in time order; chunks that do not overlap are read alone, which bounds memory.
+fn clusters(chunks: &[StoreChunk]) -> Vec<Vec<StoreChunk>> {
+    let mut out: Vec<Vec<StoreChunk>> = Vec::new();
+    let mut max_through = i64::MIN;
+    for c in chunks {
+        match out.last_mut() {
+            Some(last) if c.1.from_ms <= max_through => last.push(c.clone()),
+            _ => out.push(vec![c.clone()]),
+        }
+        max_through = max_through.max(c.1.through_ms);
+    }
+    out
+}
+
+fn file_name(s: &StreamChunks, format: Format) -> String {
+    let fp = s.chunks.first().map_or(0, |c| c.1.fingerprint);
+    let ext = match format {
+        Format::Ndjson => "ndjson",
+        Format::Text => "txt",
+        Format::Gz => "ndjson.gz",
+    };
+    format!("{fp:016x}.{ext}")
+}
+
+fn obj(l: &[(String, String)]) -> Value {
+    Value::Object(
+        l.iter()
+            .map(|(n, v)| (n.clone(), Value::String(v.clone())))
+            .collect::<Map<_, _>>(),
+    )
+}
+
+struct Entry {
+    ts: i64,
+    line: String,
+    metadata: Vec<(String, String)>,
+}
+
+/// Runs `export`.
+pub fn run(a: ExportArgs) -> Result<ExitCode> {
+    let log = parse_log(&a.selector).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let from = parse_time_ns(&a.from).map_err(|e| anyhow::anyhow!(e))?;
+    let to = parse_time_ns(&a.to).map_err(|e| anyhow::anyhow!(e))?;
+    std::fs::create_dir_all(&a.out).with_context(|| a.out.display().to_string())?;
+    let mut reader = StoreReader::open(&a.store, &a.tenant)?;
+    let streams = reader.select(&log.matchers, from, to)?;
+    let total_chunks: u64 = streams.iter().map(|s| s.chunks.len() as u64).sum();
+    let pb = if a.quiet {
+        ProgressBar::hidden()
+    } else {
+        let pb = ProgressBar::with_draw_target(Some(total_chunks), ProgressDrawTarget::stderr());
+        pb.set_style(
+            ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} chunks {msg} [{elapsed_precise}, ETA {eta}]",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        pb
+    };
+    let manifest_path = a.out.join("streams.jsonl");
+    let (mut entries_total, mut bytes_total, mut skipped) = (0u64, 0u64, 0u64);
+    for s in &streams {
+        let name = file_name(s, a.format);
+        let path = a.out.join(&name);
+        if path.exists() {
+            // Finished by an earlier run (files appear only when complete).
+            skipped += 1;
+            pb.inc(s.chunks.len() as u64);
+            continue;
+        }
+        let (n, bytes) =
+            export_stream(&reader, &log, s, from, to, a.format, &a.tenant, &path, &pb)?;
+        entries_total += n;
+        bytes_total += bytes;
+        pb.set_message(format!(
+            "{entries_total} entries, {} MB",
+            bytes_total / 1_000_000
+        ));
+        let mut m = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&manifest_path)?;
+        writeln!(
+            m,
+            "{}",
+            json!({"file": name, "labels": obj(&s.labels), "entries": n, "line_bytes": bytes})
+        )?;
+    }
+    pb.finish_and_clear();
+    if !a.quiet {
+        eprintln!(
+            "exported {} streams ({skipped} already done), {entries_total} entries, {bytes_total} line bytes to {}",
+            streams.len() as u64 - skipped,
+            a.out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn export_stream(
+    reader: &StoreReader,
+    log: &LogExpr,
+    s: &StreamChunks,
+    from: i64,
+    to: i64,
+    format: Format,
+    tenant: &str,
+    path: &Path,
+    pb: &ProgressBar,
+) -> Result<(u64, u64)> {
+    let partial = path.with_extension("partial");
+    let file = File::create(&partial).with_context(|| partial.display().to_string())?;
+    let mut out: Box<dyn Write> = match format {
+        Format::Gz => Box::new(flate2::write::GzEncoder::new(
+            BufWriter::new(file),
+            flate2::Compression::default(),
+        )),
+        _ => Box::new(BufWriter::new(file)),
+    };
+    let labels_json = obj(&s.labels);
+    let mut lbs = LabelsBuilder::new(&s.labels, &[]);
+    let (mut n, mut bytes) = (0u64, 0u64);
+    let mut last: Option<(i64, String)> = None;
+    for cluster in clusters(&s.chunks) {
+        let bodies = reader.fetch(&cluster)?;
+        let mut entries: Vec<Entry> = Vec::new();
+        for (body, c) in bodies.into_iter().zip(&cluster) {
+            let obj = ChunkObject::decode(body).with_context(|| format!("chunk {:?}", c.1))?;
+            let chunk = obj.chunk()?;
+            for e in chunk.iter(IterOptions {
+                from_ns: from,
+                through_ns: Some(to),
+                ..Default::default()
+            }) {
+                let e = e?;
+                entries.push(Entry {
+                    ts: e.timestamp_ns,
+                    line: String::from_utf8_lossy(&e.line).into_owned(),
+                    metadata: e
+                        .structured_metadata
+                        .iter()
+                        .filter_map(|(n, v)| {
+                            Some((
+                                loki_chunk::normalize_metadata_name(&String::from_utf8_lossy(n))?,
+                                String::from_utf8_lossy(v).into_owned(),
+                            ))
+                        })
+                        .collect(),
+                });
+            }
+        }
+        if cluster.len() > 1 {
+            entries.sort_by_key(|e| e.ts);
+        }
+        for e in entries {
+            // Replicas and overlapping chunks repeat entries; Loki shows them once.
+            if last
+                .as_ref()
+                .is_some_and(|(t, l)| *t == e.ts && *l == e.line)
+            {
+                continue;
+            }
+            lbs.reset(&e.metadata);
+            let Some(line) = loki_logql::run_pipeline(&log.stages, e.ts, &e.line, &mut lbs) else {
+                continue;
+            };
+            match format {
+                Format::Text => writeln!(out, "{} {}", format_rfc3339_nanos(e.ts), line)?,
+                _ => {
+                    let v = json!({
+                        "tenant": tenant, "labels": labels_json, "ts_ns": e.ts.to_string(),
+                        "line": line, "structured_metadata": obj(&e.metadata),
+                    });
+                    writeln!(out, "{v}")?;
+                }
+            }
+            n += 1;
+            bytes += line.len() as u64;
+            last = Some((e.ts, e.line));
+        }
+        pb.inc(cluster.len() as u64);
+    }
+    out.flush()?;
+    drop(out);
+    std::fs::rename(&partial, path).with_context(|| path.display().to_string())?;
+    Ok((n, bytes))
+}
