@@ -144,8 +144,20 @@ fn walk<'a>(
     Ok(())
 }
 
+/// A key and its value.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
 /// Reads every value of top-level bucket `bucket`, in key order.
 pub fn read_bucket_values(b: &[u8], bucket: &[u8]) -> Result<Vec<Vec<u8>>, BoltError> {
+    Ok(read_bucket(b, bucket)?
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect())
+}
+
+/// Reads every (key, value) of top-level bucket `bucket` (nested buckets skipped), in key
+/// order; a missing bucket reads as empty.
+pub fn read_bucket(b: &[u8], bucket: &[u8]) -> Result<Vec<KeyValue>, BoltError> {
     let m0 = read_meta(b, 0);
     let size0 = m0.as_ref().map(|m| m.page_size).unwrap_or(PAGE_SIZE);
     let m1 = if b.len() >= size0 + 80 {
@@ -182,9 +194,9 @@ pub fn read_bucket_values(b: &[u8], bucket: &[u8]) -> Result<Vec<Vec<u8>>, BoltE
     };
     let broot = u64_at(h, 0)?;
     let mut out = Vec::new();
-    let mut collect = |fl: u32, _k: &[u8], v: &[u8]| {
+    let mut collect = |fl: u32, k: &[u8], v: &[u8]| {
         if fl & BUCKET_LEAF == 0 {
-            out.push(v.to_vec());
+            out.push((k.to_vec(), v.to_vec()));
         }
         Ok(())
     };

@@ -7,8 +7,42 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::deletes::DeleteDb;
 use crate::lease::LeaseRecord;
 use crate::runner::Compactor;
+
+/// Where the delete-request DB is read from, with a short cache (queriers poll it).
+#[derive(Debug)]
+pub struct DeleteSource {
+    bucket: loki_bucket::Bucket,
+    key_prefix: String,
+    auth_enabled: bool,
+    cache: tokio::sync::Mutex<Option<(std::time::Instant, Arc<DeleteDb>)>>,
+}
+
+impl DeleteSource {
+    /// The DB under `<key_prefix>delete_requests/` in `bucket`.
+    pub fn new(bucket: loki_bucket::Bucket, key_prefix: &str, auth_enabled: bool) -> Self {
+        DeleteSource {
+            bucket,
+            key_prefix: key_prefix.to_owned(),
+            auth_enabled,
+            cache: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn db(&self) -> crate::Result<Arc<DeleteDb>> {
+        let mut c = self.cache.lock().await;
+        if let Some((at, db)) = c.as_ref() {
+            if at.elapsed() < std::time::Duration::from_secs(30) {
+                return Ok(Arc::clone(db));
+            }
+        }
+        let db = Arc::new(DeleteDb::load(&self.bucket, &self.key_prefix).await?);
+        *c = Some((std::time::Instant::now(), Arc::clone(&db)));
+        Ok(db)
+    }
+}
 
 /// Life-cycle state shown by `/ready` and `/services`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +80,8 @@ pub struct HttpState {
     pub phase: Mutex<Phase>,
     /// Lease state.
     pub lease: Mutex<LeaseView>,
+    /// Delete-request DB (read-only), if configured.
+    pub deletes: Option<DeleteSource>,
 }
 
 fn response(status: &str, ctype: &str, body: &str) -> Vec<u8> {
@@ -139,9 +175,20 @@ async fn serve_one(state: Arc<HttpState>, mut sock: TcpStream) {
         }
     }
     let head = String::from_utf8_lossy(&buf);
-    let mut parts = head.lines().next().unwrap_or("").split_whitespace();
+    let mut lines = head.lines();
+    let mut parts = lines.next().unwrap_or("").split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
-    let resp = if method == "GET" || method == "HEAD" {
+    let org = lines
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("x-scope-orgid"))
+        .map(|(_, v)| v.trim().to_owned());
+    let bare = path.split('?').next().unwrap_or("");
+    let resp = if bare == "/loki/api/v1/delete"
+        || bare.starts_with("/loki/api/v1/cache/generation_numbers")
+    {
+        delete_api(&state, method, bare, org).await
+    } else if method == "GET" || method == "HEAD" {
         route(&state, path)
     } else {
         response(
@@ -152,6 +199,40 @@ async fn serve_one(state: Arc<HttpState>, mut sock: TcpStream) {
     };
     let _ = sock.write_all(&resp).await;
     let _ = sock.shutdown().await;
+}
+
+/// The delete-request endpoints: listing and generation numbers are served from Loki's
+/// DB in the bucket; changing requests is not supported (yet) and says so.
+async fn delete_api(state: &HttpState, method: &str, path: &str, org: Option<String>) -> Vec<u8> {
+    let text = "text/plain; charset=utf-8";
+    let Some(src) = &state.deletes else {
+        return response("404 Not Found", text, "delete requests are not enabled\n");
+    };
+    let tenant = match org {
+        Some(t) if !t.is_empty() => t,
+        _ if !src.auth_enabled => "fake".to_owned(),
+        _ => return response("401 Unauthorized", text, "no org id\n"),
+    };
+    if method != "GET" {
+        return response(
+            "501 Not Implemented",
+            text,
+            "loki-compactor does not create, cancel or process delete requests yet\n",
+        );
+    }
+    match src.db().await {
+        Ok(db) if path == "/loki/api/v1/delete" => {
+            response("200 OK", "application/json", &db.list_json(&tenant))
+        }
+        Ok(db) if path == "/loki/api/v1/cache/generation_numbers" => {
+            response("200 OK", text, &db.generation_json(&tenant))
+        }
+        Ok(_) => response("404 Not Found", text, "404 page not found\n"),
+        Err(e) => {
+            tracing::error!(err = %e, "cannot read the delete-request DB");
+            response("500 Internal Server Error", text, &format!("{e}\n"))
+        }
+    }
 }
 
 /// Serves until the listener fails.

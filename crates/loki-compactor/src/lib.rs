@@ -16,6 +16,7 @@ pub mod bbolt;
 pub mod clock;
 pub mod compact;
 pub mod crash;
+pub mod deletes;
 pub mod error;
 pub mod http;
 pub mod lease;

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use loki_compactor::http::{serve, HttpState, LeaseView, Phase};
+use loki_bucket::{Bucket, BucketOptions};
+use loki_compactor::http::{serve, DeleteSource, HttpState, LeaseView, Phase};
 use loki_compactor::lease::{Lease, LeaseState, LEASE_KEY};
 use loki_compactor::markers::MarkerFormat;
 use loki_compactor::metrics::names;
@@ -199,10 +200,23 @@ async fn run(cli: Cli) -> Result<()> {
         .context("no TSDB period")?;
     let ttl_ms = i64::try_from(cli.lease_ttl.max(3) * 1000).unwrap_or(60_000);
     let lease = Lease::new(lease_bucket, LEASE_KEY, &holder, ttl_ms, Clock::system());
+    let cfg = compactor.config();
+    let delete_bucket = match cfg.delete_request_store() {
+        Some(spec) => {
+            Bucket::from_spec(spec, BucketOptions::default()).context("delete request store")?
+        }
+        None => lease_bucket_for_deletes(&compactor)?,
+    };
+    let deletes = DeleteSource::new(
+        delete_bucket,
+        &cfg.compactor.delete_request_store_key_prefix,
+        cfg.auth_enabled,
+    );
     let state = Arc::new(HttpState {
         compactor: Arc::clone(&compactor),
         phase: Mutex::new(Phase::Starting),
         lease: Mutex::new(LeaseView::Unknown),
+        deletes: Some(deletes),
     });
 
     if cli.once {
@@ -365,6 +379,14 @@ async fn run_once(cli: &Cli, c: &Arc<Compactor>, lease: &Lease, state: &HttpStat
         "single compaction finished"
     );
     Ok(())
+}
+
+fn lease_bucket_for_deletes(c: &Compactor) -> Result<Bucket> {
+    c.periods()
+        .periods
+        .last()
+        .map(|p| p.bucket.clone())
+        .context("no TSDB period")
 }
 
 async fn wait_for_signal() {

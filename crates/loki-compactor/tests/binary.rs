@@ -211,11 +211,11 @@ fn serves_endpoints_and_only_the_lease_holder_acts() {
             .spawn()
             .unwrap()
     };
-    let mut a = start(p1, "instance-a");
+    let mut a = KillOnDrop(start(p1, "instance-a"));
     wait_for(p1, "/metrics", |m| {
         m.contains("loki_boltdb_shipper_compactor_running 1")
     });
-    let mut b = start(p2, "instance-b");
+    let mut b = KillOnDrop(start(p2, "instance-b"));
     // B waits: not running, and says so.
     let ready = wait_for(p2, "/ready", |b| b.contains("standby"));
     assert!(ready.starts_with("ready"));
@@ -250,9 +250,19 @@ fn serves_endpoints_and_only_the_lease_holder_acts() {
         .contains("compaction_interval"));
     assert_eq!(get(p1, "/nope").unwrap().0, 404);
     // SIGTERM: A exits cleanly and releases the lease; B takes over.
-    assert!(term(&mut a).success());
+    assert!(term(&mut a.0).success());
     wait_for(p2, "/metrics", |m| {
         m.contains("loki_boltdb_shipper_compactor_running 1")
     });
-    assert!(term(&mut b).success());
+    assert!(term(&mut b.0).success());
+}
+
+/// Kills the child if the test fails before stopping it.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

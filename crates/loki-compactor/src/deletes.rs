@@ -1,0 +1,215 @@
+//! Read-only view of Loki's delete-request DB (BoltDB flavour, spec §8.7.1), so queriers
+//! that ask this compactor for delete requests and cache generation numbers
+//! (`GET /loki/api/v1/delete`, `GET /loki/api/v1/cache/generation_numbers`) get the same
+//! answers Loki's compactor would give for the requests already in the bucket. Creating,
+//! cancelling and processing delete requests is not implemented.
+
+use std::collections::BTreeMap;
+
+use loki_bucket::Bucket;
+
+use crate::bbolt;
+use crate::error::{CompactorError, Result};
+
+/// One delete request, shards merged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteRequest {
+    /// 8 hex digits.
+    pub request_id: String,
+    /// Start, unix ms.
+    pub start_ms: i64,
+    /// End, unix ms.
+    pub end_ms: i64,
+    /// LogQL selector (with filters).
+    pub query: String,
+    /// `received`, `processed` or `<N>% Complete`.
+    pub status: String,
+    /// Creation, unix ms.
+    pub created_ms: i64,
+}
+
+/// The DB's content.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteDb {
+    /// Requests per tenant, by creation time.
+    pub requests: BTreeMap<String, Vec<DeleteRequest>>,
+    /// Cache generation numbers per tenant.
+    pub generations: BTreeMap<String, String>,
+}
+
+#[derive(Default)]
+struct Shard {
+    status: Option<String>,
+    created: i64,
+    start: i64,
+    end: i64,
+    query: String,
+}
+
+fn hex(s: &str) -> Option<i64> {
+    i64::from_str_radix(s, 16).ok()
+}
+
+impl DeleteDb {
+    /// Parses the (gunzipped) bbolt DB.
+    pub fn parse(db: &[u8]) -> Result<Self> {
+        let rows = bbolt::read_bucket(db, b"index").map_err(|e| CompactorError::Marker {
+            key: "delete_requests".into(),
+            reason: e.to_string(),
+        })?;
+        // (tenant, id) -> seq -> shard
+        let mut shards: BTreeMap<(String, String), BTreeMap<u32, Shard>> = BTreeMap::new();
+        let mut out = DeleteDb::default();
+        for (k, v) in rows {
+            let (Ok(k), Ok(v)) = (String::from_utf8(k), String::from_utf8(v)) else {
+                continue;
+            };
+            let Some((hash, range)) = k.split_once('\0') else {
+                continue;
+            };
+            let split_id = |s: &str| -> Option<(String, String, u32)> {
+                let mut p = s.splitn(3, ':');
+                let t = p.next()?.to_owned();
+                let id = p.next()?.to_owned();
+                let seq = p.next().map(|x| x.parse().ok()).unwrap_or(Some(0))?;
+                Some((t, id, seq))
+            };
+            if hash == "1" {
+                if let Some((t, id, seq)) = split_id(range) {
+                    shards
+                        .entry((t, id))
+                        .or_default()
+                        .entry(seq)
+                        .or_default()
+                        .status = Some(v);
+                }
+            } else if let Some(rest) = hash.strip_prefix("2:") {
+                let mut r = range.split(':');
+                let (Some(c), Some(s), Some(e)) = (
+                    r.next().and_then(hex),
+                    r.next().and_then(hex),
+                    r.next().and_then(hex),
+                ) else {
+                    continue;
+                };
+                if let Some((t, id, seq)) = split_id(rest) {
+                    let sh = shards.entry((t, id)).or_default().entry(seq).or_default();
+                    (sh.created, sh.start, sh.end, sh.query) = (c, s, e, v);
+                }
+            } else if let Some(t) = hash.strip_prefix("3:") {
+                out.generations.insert(t.to_owned(), v);
+            }
+        }
+        for ((tenant, id), parts) in shards {
+            let total = parts.len();
+            let done = parts
+                .values()
+                .filter(|s| s.status.as_deref() == Some("processed"))
+                .count();
+            let Some(first) = parts.values().find(|s| !s.query.is_empty()) else {
+                continue;
+            };
+            let status = if done == total {
+                "processed".to_owned()
+            } else if done == 0 {
+                "received".to_owned()
+            } else {
+                format!("{}% Complete", done * 100 / total)
+            };
+            out.requests.entry(tenant).or_default().push(DeleteRequest {
+                request_id: id,
+                start_ms: parts.values().map(|s| s.start).min().unwrap_or(0),
+                end_ms: parts.values().map(|s| s.end).max().unwrap_or(0),
+                query: first.query.clone(),
+                status,
+                created_ms: first.created,
+            });
+        }
+        for v in out.requests.values_mut() {
+            v.sort_by(|a, b| {
+                a.created_ms
+                    .cmp(&b.created_ms)
+                    .then(a.request_id.cmp(&b.request_id))
+            });
+        }
+        Ok(out)
+    }
+
+    /// Loads `<key_prefix>delete_requests/delete_requests.gz`; a missing object is an empty DB.
+    pub async fn load(bucket: &Bucket, key_prefix: &str) -> Result<Self> {
+        let key = format!("{key_prefix}delete_requests/delete_requests.gz");
+        match bucket.get(&key).await {
+            Ok(b) => {
+                let raw = loki_tsdb::gunzip(&b).map_err(|e| CompactorError::Marker {
+                    key: key.clone(),
+                    reason: e.to_string(),
+                })?;
+                Self::parse(&raw)
+            }
+            Err(e) if e.is_not_found() => Ok(DeleteDb::default()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `GET /loki/api/v1/delete` body for `tenant` (Prometheus-style second timestamps).
+    pub fn list_json(&self, tenant: &str) -> String {
+        let items: Vec<String> = self
+            .requests
+            .get(tenant)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{{\"request_id\":{},\"start_time\":{},\"end_time\":{},\"query\":{},\"status\":{},\"created_at\":{},\"user_id\":\"\"}}",
+                    json_str(&r.request_id),
+                    seconds(r.start_ms),
+                    seconds(r.end_ms),
+                    json_str(&r.query),
+                    json_str(&r.status),
+                    seconds(r.created_ms)
+                )
+            })
+            .collect();
+        format!("[{}]", items.join(","))
+    }
+
+    /// `GET /loki/api/v1/cache/generation_numbers` body for `tenant`.
+    pub fn generation_json(&self, tenant: &str) -> String {
+        format!(
+            "{}\n",
+            json_str(
+                self.generations
+                    .get(tenant)
+                    .map(String::as_str)
+                    .unwrap_or("")
+            )
+        )
+    }
+}
+
+fn json_str(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+/// Milliseconds as seconds with up to three decimals, trailing zeros dropped.
+fn seconds(ms: i64) -> String {
+    let (s, f) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+    if f == 0 {
+        s.to_string()
+    } else {
+        format!("{s}.{f:03}").trim_end_matches('0').to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_formatting() {
+        assert_eq!(seconds(1_795_610_391_000), "1795610391");
+        assert_eq!(seconds(1_795_610_391_370), "1795610391.37");
+        assert_eq!(seconds(1_795_610_391_361), "1795610391.361");
+    }
+}
