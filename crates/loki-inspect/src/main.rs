@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 mod bucket_cmd;
 mod chunk_cmd;
 mod chunks_for_cmd;
+mod deletes;
 mod export_cmd;
 mod index_cmd;
 mod query_cmd;

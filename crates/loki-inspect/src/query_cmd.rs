@@ -64,6 +64,8 @@ pub struct QueryArgs {
     /// `X-Loki-Response-Encoding-Flags: categorize-labels`).
     #[arg(long)]
     pub categorize_labels: bool,
+    #[command(flatten)]
+    pub deletes: crate::deletes::DeleteArgs,
     /// The LogQL query.
     pub query: String,
 }
@@ -76,6 +78,8 @@ pub struct BucketSource<'a> {
     /// Instant queries: Loki splits the range into 1h parts ending at this time; a part
     /// that straddles midnight consults both days' tables.
     pub split_anchor: Option<i64>,
+    /// Delete requests not yet processed: their lines are hidden.
+    pub deletes: crate::deletes::PendingDeletes,
 }
 
 /// Loki's default `split_queries_by_interval`.
@@ -126,6 +130,7 @@ impl BucketSource<'_> {
         let mut out = Vec::with_capacity(streams.len());
         for s in streams {
             let mut entries = Vec::new();
+            let applicable = self.deletes.for_stream(&s.labels);
             for ((_, c), days) in s.chunks.iter().zip(&s.days) {
                 let body = bodies.next().unwrap_or_default();
                 let obj = ChunkObject::decode(body).with_context(|| format!("chunk {c:?}"))?;
@@ -148,7 +153,7 @@ impl BucketSource<'_> {
                     if !visible(e.timestamp_ns, days, self.split_anchor) {
                         continue;
                     }
-                    entries.push(Ok(InputEntry {
+                    let entry = InputEntry {
                         ts: e.timestamp_ns,
                         line: String::from_utf8_lossy(&e.line).into_owned(),
                         metadata: e
@@ -163,7 +168,19 @@ impl BucketSource<'_> {
                                 ))
                             })
                             .collect(),
-                    }));
+                    };
+                    if !applicable.is_empty()
+                        && self.deletes.deleted(
+                            &applicable,
+                            &s.labels,
+                            entry.ts,
+                            &entry.line,
+                            &entry.metadata,
+                        )
+                    {
+                        continue;
+                    }
+                    entries.push(Ok(entry));
                 }
             }
             out.push(InputStream {
@@ -190,12 +207,14 @@ pub fn run(a: QueryArgs) -> Result<ExitCode> {
     let expr = parse(&a.query).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (params, _) = params(&a, &expr)?;
     let mut reader = StoreReader::open(&a.store, &a.tenant)?;
+    let deletes = crate::deletes::PendingDeletes::load(&a.deletes, &reader, &a.tenant)?;
     let result = evaluate(
         &expr,
         &mut BucketSource {
             reader: &mut reader,
             log_query: matches!(expr, Expr::Log(_)),
             split_anchor: params.instant.then_some(params.start_ns),
+            deletes,
         },
         &params,
     )

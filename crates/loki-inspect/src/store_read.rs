@@ -263,6 +263,19 @@ impl StoreReader {
             .collect())
     }
 
+    /// Loki's delete-request DB (`<index prefix>delete_requests/delete_requests.gz`) of
+    /// the first period's bucket, when present.
+    pub fn delete_requests_db(&self) -> Result<Option<Bytes>> {
+        let Some(p) = self.periods.first() else {
+            return Ok(None);
+        };
+        let key = format!("{}delete_requests/delete_requests.gz", p.path_prefix);
+        if !self.rt.block_on(p.bucket.exists(&key))? {
+            return Ok(None);
+        }
+        Ok(Some(self.rt.block_on(p.bucket.get(&key))?))
+    }
+
     /// The object key of a chunk.
     pub fn chunk_key(&self, period: usize, c: &ChunkRef) -> String {
         let p = &self.periods[period];

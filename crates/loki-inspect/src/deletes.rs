@@ -1,0 +1,114 @@
+//! Pending delete requests applied at query time, as Loki's queriers do: an entry is hidden
+//! when its stream matches a request's selector, its time is inside the request's range and
+//! the request's filters keep its line.
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use loki_logql::{parse_log, LabelsBuilder, LogExpr};
+
+use crate::store_read::StoreReader;
+
+/// Where delete requests come from.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DeleteArgs {
+    /// Read delete requests from this file (Loki's `delete_requests.gz`, gzipped BoltDB)
+    /// instead of the bucket's `index/delete_requests/`.
+    #[arg(long, value_name = "FILE")]
+    pub delete_requests: Option<PathBuf>,
+    /// Ignore delete requests (show lines pending deletion).
+    #[arg(long, conflicts_with = "delete_requests")]
+    pub no_deletes: bool,
+}
+
+/// One request not yet processed by the compactor.
+struct Request {
+    selector: LogExpr,
+    start_ns: i64,
+    end_ns: i64,
+}
+
+/// The tenant's pending requests.
+#[derive(Default)]
+pub struct PendingDeletes {
+    requests: Vec<Request>,
+}
+
+fn gunzip(b: &[u8]) -> Result<Vec<u8>> {
+    if b.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(b).read_to_end(&mut out)?;
+        Ok(out)
+    } else {
+        Ok(b.to_vec())
+    }
+}
+
+impl PendingDeletes {
+    /// Loads the requests of `reader`'s tenant that are not processed yet.
+    pub fn load(args: &DeleteArgs, reader: &StoreReader, tenant: &str) -> Result<PendingDeletes> {
+        if args.no_deletes {
+            return Ok(PendingDeletes::default());
+        }
+        let raw = match &args.delete_requests {
+            Some(p) => std::fs::read(p).with_context(|| p.display().to_string())?,
+            None => match reader.delete_requests_db()? {
+                Some(b) => b.to_vec(),
+                None => return Ok(PendingDeletes::default()),
+            },
+        };
+        let db = loki_compactor::deletes::DeleteDb::parse(&gunzip(&raw)?)
+            .map_err(|e| anyhow::anyhow!("delete requests: {e}"))?;
+        let mut requests = Vec::new();
+        for r in db.requests.get(tenant).into_iter().flatten() {
+            if r.status == "processed" {
+                // Already applied to the chunks by the compactor.
+                continue;
+            }
+            let selector = parse_log(&r.query)
+                .map_err(|e| anyhow::anyhow!("delete request {}: {e}", r.request_id))?;
+            requests.push(Request {
+                selector,
+                start_ns: r.start_ms.saturating_mul(1_000_000),
+                // The end is inclusive, to the end of its millisecond.
+                end_ns: r.end_ms.saturating_mul(1_000_000).saturating_add(999_999),
+            });
+        }
+        Ok(PendingDeletes { requests })
+    }
+
+    /// Whether any request applies to the stream at all (saves per-entry work).
+    pub fn for_stream(&self, labels: &[(String, String)]) -> Vec<usize> {
+        (0..self.requests.len())
+            .filter(|&i| {
+                self.requests[i].selector.matchers.iter().all(|m| {
+                    m.matches(
+                        labels
+                            .iter()
+                            .find(|(n, _)| *n == m.name)
+                            .map_or("", |(_, v)| v),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Whether the entry is deleted by one of the stream's requests (`which`).
+    pub fn deleted(
+        &self,
+        which: &[usize],
+        labels: &[(String, String)],
+        ts: i64,
+        line: &str,
+        metadata: &[(String, String)],
+    ) -> bool {
+        which.iter().any(|&i| {
+            let r = &self.requests[i];
+            if ts < r.start_ns || ts > r.end_ns {
+                return false;
+            }
+            let mut lbs = LabelsBuilder::new(labels, metadata);
+            loki_logql::run_pipeline(&r.selector.stages, ts, line, &mut lbs).is_some()
+        })
+    }
+}
