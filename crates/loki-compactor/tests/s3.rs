@@ -102,3 +102,49 @@ fn compacts_golden_store_on_s3() {
         .render_metrics()
         .contains("loki_objstore_bucket_operations_total"));
 }
+
+/// The lease on S3: create-if-absent and ETag-conditional renewals elect one holder.
+#[test]
+fn lease_on_s3_has_one_holder() {
+    use loki_compactor::lease::{Lease, LeaseState};
+    let Ok(endpoint) = std::env::var("LOKI_TEST_S3_ENDPOINT") else {
+        eprintln!(
+            "SKIPPED: LOKI_TEST_S3_ENDPOINT not set (start the local S3 server with .ci/s3.sh)"
+        );
+        return;
+    };
+    let bucket_name = std::env::var("LOKI_TEST_S3_BUCKET").unwrap_or_else(|_| "loki-test".into());
+    let prefix = format!(
+        "lease{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let cfg = s3_config(&endpoint, &bucket_name, &prefix);
+    let bucket = Bucket::from_spec(cfg.period_store(0).unwrap(), BucketOptions::default()).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let clock = loki_compactor::Clock::fixed(1_000_000_000_000_000_000);
+    let leases: Vec<Lease> = (0..4)
+        .map(|i| {
+            Lease::new(
+                bucket.clone(),
+                "loki-compactor/lease.json",
+                &format!("i{i}"),
+                10_000,
+                clock.clone(),
+            )
+        })
+        .collect();
+    for round in 0..2 {
+        let states = rt.block_on(futures::future::join_all(
+            leases.iter().map(|l| l.acquire()),
+        ));
+        let held = states
+            .iter()
+            .filter(|s| matches!(s.as_ref().unwrap(), LeaseState::Held { .. }))
+            .count();
+        assert_eq!(held, 1, "round {round}: {states:?}");
+        clock.advance_ms(20_000);
+    }
+}
