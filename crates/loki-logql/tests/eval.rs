@@ -5,13 +5,11 @@ use loki_logql::{
 
 const S: i64 = 1_000_000_000;
 
+type Pairs = Vec<(&'static str, &'static str)>;
+type Row = (i64, &'static str, Pairs);
+
 /// Streams in memory; `select` applies the selector's matchers like an index would.
-struct Mem(
-    Vec<(
-        Vec<(&'static str, &'static str)>,
-        Vec<(i64, &'static str, Vec<(&'static str, &'static str)>)>,
-    )>,
-);
+struct Mem(Vec<(Pairs, Vec<Row>)>);
 
 impl Source for Mem {
     fn select(
