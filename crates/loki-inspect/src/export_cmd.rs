@@ -43,6 +43,8 @@ pub struct ExportArgs {
     /// Output directory (created; streams already exported there are skipped).
     #[arg(long)]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub deletes: crate::deletes::DeleteArgs,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -96,6 +98,7 @@ pub fn run(a: ExportArgs) -> Result<ExitCode> {
     let to = parse_time_ns(&a.to).map_err(|e| anyhow::anyhow!(e))?;
     std::fs::create_dir_all(&a.out).with_context(|| a.out.display().to_string())?;
     let mut reader = StoreReader::open(&a.store, &a.tenant)?;
+    let deletes = crate::deletes::PendingDeletes::load(&a.deletes, &reader, &a.tenant)?;
     let streams = reader.select(&log.matchers, from, to)?;
     let total_chunks: u64 = streams.iter().map(|s| s.chunks.len() as u64).sum();
     let pb = if a.quiet {
@@ -121,8 +124,16 @@ pub fn run(a: ExportArgs) -> Result<ExitCode> {
             pb.inc(s.chunks.len() as u64);
             continue;
         }
-        let (n, bytes) =
-            export_stream(&reader, &log, s, from, to, a.format, &a.tenant, &path, &pb)?;
+        let ctx = StreamCtx {
+            reader: &reader,
+            log: &log,
+            deletes: &deletes,
+            from,
+            to,
+            format: a.format,
+            tenant: &a.tenant,
+        };
+        let (n, bytes) = export_stream(&ctx, s, &path, &pb)?;
         entries_total += n;
         bytes_total += bytes;
         pb.set_message(format!(
@@ -150,18 +161,33 @@ pub fn run(a: ExportArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn export_stream(
-    reader: &StoreReader,
-    log: &LogExpr,
-    s: &StreamChunks,
+/// What every stream of one export shares.
+struct StreamCtx<'a> {
+    reader: &'a StoreReader,
+    log: &'a LogExpr,
+    deletes: &'a crate::deletes::PendingDeletes,
     from: i64,
     to: i64,
     format: Format,
-    tenant: &str,
+    tenant: &'a str,
+}
+
+fn export_stream(
+    c: &StreamCtx<'_>,
+    s: &StreamChunks,
     path: &Path,
     pb: &ProgressBar,
 ) -> Result<(u64, u64)> {
+    let StreamCtx {
+        reader,
+        log,
+        deletes,
+        from,
+        to,
+        format,
+        tenant,
+    } = *c;
+    let applicable = deletes.for_stream(&s.labels);
     let partial = path.with_extension("partial");
     let file = File::create(&partial).with_context(|| partial.display().to_string())?;
     let mut out: Box<dyn Write> = match format {
@@ -178,8 +204,8 @@ fn export_stream(
     for cluster in clusters(&s.chunks) {
         let bodies = reader.fetch(&cluster)?;
         let mut entries: Vec<Entry> = Vec::new();
-        for (body, c) in bodies.into_iter().zip(&cluster) {
-            let obj = ChunkObject::decode(body).with_context(|| format!("chunk {:?}", c.1))?;
+        for (body, ch) in bodies.into_iter().zip(&cluster) {
+            let obj = ChunkObject::decode(body).with_context(|| format!("chunk {:?}", ch.1))?;
             let chunk = obj.chunk()?;
             for e in chunk.iter(IterOptions {
                 from_ns: from,
@@ -211,6 +237,11 @@ fn export_stream(
             if last
                 .as_ref()
                 .is_some_and(|(t, l)| *t == e.ts && *l == e.line)
+            {
+                continue;
+            }
+            if !applicable.is_empty()
+                && deletes.deleted(&applicable, &s.labels, e.ts, &e.line, &e.metadata)
             {
                 continue;
             }

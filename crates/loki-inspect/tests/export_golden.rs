@@ -37,7 +37,11 @@ fn row(j: &Value) -> (String, Row) {
 
 /// inputs.jsonl of one tenant, per stream, sorted, without exact repeats.
 fn inputs(ds: &str, tenant: &str) -> BTreeMap<String, Vec<Row>> {
-    let text = std::fs::read_to_string(golden(ds).join("inputs.jsonl")).unwrap();
+    rows_of(&golden(ds).join("inputs.jsonl"), tenant)
+}
+
+fn rows_of(file: &Path, tenant: &str) -> BTreeMap<String, Vec<Row>> {
+    let text = std::fs::read_to_string(file).unwrap();
     let mut out: BTreeMap<String, BTreeSet<Row>> = BTreeMap::new();
     for l in text.lines() {
         let j: Value = serde_json::from_str(l).unwrap();
@@ -133,6 +137,46 @@ fn export_equals_inputs() {
                 w.len()
             );
         }
+    }
+}
+
+#[test]
+fn export_applies_pending_deletes() {
+    let ds = golden("delete-request");
+    let db = ds.join("delete-requests/store-after-submit/index/delete_requests/delete_requests.gz");
+    for tenant in ["game-platform", "team-b"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let o = Command::cargo_bin("loki-inspect")
+            .unwrap()
+            .args([
+                "export",
+                "--tenant",
+                tenant,
+                "--from",
+                "0",
+                "--to",
+                "2000000000",
+                "--quiet",
+            ])
+            .arg("--delete-requests")
+            .arg(&db)
+            .arg("--store")
+            .arg(ds.join("store-compacted"))
+            .arg("--out")
+            .arg(tmp.path())
+            .arg(r#"{k8s_namespace_name=~".+"}"#)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let want = rows_of(&ds.join("expected-remaining.jsonl"), tenant);
+        assert!(
+            exported(tmp.path()) == want,
+            "{tenant}: export minus deletes differs from expected-remaining.jsonl"
+        );
+        assert!(
+            want != inputs("delete-request", tenant),
+            "{tenant}: the requests delete nothing"
+        );
     }
 }
 
