@@ -7,6 +7,7 @@ mod chunks_for_cmd;
 mod deletes;
 mod export_cmd;
 mod index_cmd;
+mod meta_cmd;
 mod query_cmd;
 mod store_read;
 
@@ -37,6 +38,10 @@ enum Command {
     Export(export_cmd::ExportArgs),
     /// List the chunk objects a selector and time range need (e.g. for a restore).
     ChunksFor(chunks_for_cmd::ChunksForArgs),
+    /// Label names or values from the bucket's index (Loki's /labels, /label/<name>/values).
+    Labels(meta_cmd::LabelsArgs),
+    /// Streams matching a selector from the bucket's index (Loki's /series).
+    Series(meta_cmd::SeriesArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -50,6 +55,8 @@ fn main() -> std::process::ExitCode {
         Command::Query(args) => query_cmd::run(args),
         Command::Export(args) => export_cmd::run(args),
         Command::ChunksFor(args) => chunks_for_cmd::run(args),
+        Command::Labels(args) => meta_cmd::run_labels(args),
+        Command::Series(args) => meta_cmd::run_series(args),
     };
     match result {
         Ok(code) => code,

@@ -263,6 +263,54 @@ impl StoreReader {
             .collect())
     }
 
+    /// Label names (or, with `name`, the values of one label) of the tenant's series with
+    /// chunks in `[from_ns, through_ns)`. Loki answers per day and appends each day's
+    /// sorted names that earlier days did not have, so the list is sorted only when the
+    /// first day has them all; the same order is kept here.
+    pub fn label_names_or_values(
+        &mut self,
+        name: Option<&str>,
+        from_ns: i64,
+        through_ns: i64,
+    ) -> Result<Vec<String>> {
+        let from_ms = from_ns.div_euclid(1_000_000);
+        let through_ms = (through_ns + 999_999).div_euclid(1_000_000);
+        let first_day = from_ms.div_euclid(86_400_000);
+        let last_day = (through_ms - 1).div_euclid(86_400_000);
+        let mut out: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for day in first_day..=last_day {
+            let lo = from_ms.max(day * 86_400_000);
+            let hi = through_ms.min((day + 1) * 86_400_000);
+            let mut day_set = std::collections::BTreeSet::new();
+            for pi in 0..self.periods.len() {
+                if day < self.periods[pi].from_day || day >= self.periods[pi].to_day {
+                    continue;
+                }
+                self.load_table(pi, day)?;
+                let table = format!("{}{day}", self.periods[pi].table_prefix);
+                for (reader, multi) in &self.tables[&(pi, table)] {
+                    let view = if *multi {
+                        reader.tenant_view(&self.tenant)
+                    } else {
+                        reader.view()
+                    };
+                    let got = match name {
+                        Some(n) => view.label_values(n, lo, hi)?,
+                        None => view.label_names(lo, hi)?,
+                    };
+                    day_set.extend(got);
+                }
+            }
+            for v in day_set {
+                if seen.insert(v.clone()) {
+                    out.push(v);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Loki's delete-request DB (`<index prefix>delete_requests/delete_requests.gz`) of
     /// the first period's bucket, when present.
     pub fn delete_requests_db(&self) -> Result<Option<Bytes>> {
