@@ -10,7 +10,9 @@ use loki_logql::{
     LogExpr, QueryParams, QueryResult, Source,
 };
 
-use crate::store_read::{StoreArgs, StoreReader};
+use std::sync::Arc;
+
+use crate::store_read::{ChunkFetcher, StoreArgs, StoreReader, StreamChunks};
 
 /// Output formats.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,7 +81,7 @@ pub struct BucketSource<'a> {
     /// that straddles midnight consults both days' tables.
     pub split_anchor: Option<i64>,
     /// Delete requests not yet processed: their lines are hidden.
-    pub deletes: crate::deletes::PendingDeletes,
+    pub deletes: Arc<crate::deletes::PendingDeletes>,
 }
 
 /// Loki's default `split_queries_by_interval`.
@@ -115,6 +117,8 @@ impl Source for BucketSource<'_> {
 }
 
 impl BucketSource<'_> {
+    /// Streams whose entries are fetched and decoded only when the evaluator reads them,
+    /// one stream at a time, so memory holds one stream's chunks rather than the query's.
     fn select_inner(
         &mut self,
         log: &LogExpr,
@@ -122,73 +126,123 @@ impl BucketSource<'_> {
         through_ns: i64,
     ) -> Result<Vec<InputStream>> {
         let streams = self.reader.select(&log.matchers, from_ns, through_ns)?;
-        let all: Vec<_> = streams
-            .iter()
-            .flat_map(|s| s.chunks.iter().cloned())
-            .collect();
-        let mut bodies = self.reader.fetch(&all)?.into_iter();
-        let mut out = Vec::with_capacity(streams.len());
-        for s in streams {
-            let mut entries = Vec::new();
-            let applicable = self.deletes.for_stream(&s.labels);
-            for ((_, c), days) in s.chunks.iter().zip(&s.days) {
-                let body = bodies.next().unwrap_or_default();
-                let obj = ChunkObject::decode(body).with_context(|| format!("chunk {c:?}"))?;
-                let chunk = obj.chunk()?;
-                // For log queries Loki reads a chunk only up to its indexed `through` (ms),
-                // exclusive: an entry exactly at that instant is not returned (the golden
-                // answers show it); metric queries do count it.
-                let chunk_through = if self.log_query {
-                    c.through_ms.saturating_mul(1_000_000)
-                } else {
-                    i64::MAX
-                };
-                let it = chunk.iter(IterOptions {
+        let fetcher = self.reader.fetcher();
+        Ok(streams
+            .into_iter()
+            .map(|stream| {
+                let labels = stream.labels.clone();
+                let read = StreamRead {
+                    fetcher: fetcher.clone(),
+                    stream,
                     from_ns,
-                    through_ns: Some(through_ns.min(chunk_through)),
-                    ..Default::default()
-                });
-                for e in it {
-                    let e = e?;
-                    if !visible(e.timestamp_ns, days, self.split_anchor) {
-                        continue;
-                    }
-                    let entry = InputEntry {
-                        ts: e.timestamp_ns,
-                        line: String::from_utf8_lossy(&e.line).into_owned(),
-                        metadata: e
-                            .structured_metadata
-                            .iter()
-                            .filter_map(|(n, v)| {
-                                Some((
-                                    loki_chunk::normalize_metadata_name(&String::from_utf8_lossy(
-                                        n,
-                                    ))?,
-                                    String::from_utf8_lossy(v).into_owned(),
-                                ))
-                            })
-                            .collect(),
-                    };
-                    if !applicable.is_empty()
-                        && self.deletes.deleted(
-                            &applicable,
-                            &s.labels,
-                            entry.ts,
-                            &entry.line,
-                            &entry.metadata,
-                        )
-                    {
-                        continue;
-                    }
-                    entries.push(Ok(entry));
+                    through_ns,
+                    log_query: self.log_query,
+                    split_anchor: self.split_anchor,
+                    deletes: Arc::clone(&self.deletes),
+                };
+                InputStream {
+                    labels,
+                    entries: Box::new(LazyEntries::Pending(Box::new(read))),
+                }
+            })
+            .collect())
+    }
+}
+
+/// Everything needed to read one stream later.
+struct StreamRead {
+    fetcher: ChunkFetcher,
+    stream: StreamChunks,
+    from_ns: i64,
+    through_ns: i64,
+    log_query: bool,
+    split_anchor: Option<i64>,
+    deletes: Arc<crate::deletes::PendingDeletes>,
+}
+
+enum LazyEntries {
+    Pending(Box<StreamRead>),
+    Ready(std::vec::IntoIter<InputEntry>),
+    Done,
+}
+
+impl Iterator for LazyEntries {
+    type Item = loki_logql::Result<InputEntry>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let LazyEntries::Pending(read) = self {
+            match read.load() {
+                Ok(v) => *self = LazyEntries::Ready(v.into_iter()),
+                Err(e) => {
+                    *self = LazyEntries::Done;
+                    return Some(Err(loki_logql::Error::Eval(format!("{e:#}"))));
                 }
             }
-            out.push(InputStream {
-                labels: s.labels,
-                entries: Box::new(entries.into_iter()),
-            });
         }
-        Ok(out)
+        match self {
+            LazyEntries::Ready(it) => it.next().map(Ok),
+            _ => None,
+        }
+    }
+}
+
+impl StreamRead {
+    fn load(&self) -> Result<Vec<InputEntry>> {
+        let s = &self.stream;
+        let (from_ns, through_ns) = (self.from_ns, self.through_ns);
+        let bodies = self.fetcher.fetch(&s.chunks)?;
+        let applicable = self.deletes.for_stream(&s.labels);
+        let mut entries = Vec::new();
+        for (((_, c), days), body) in s.chunks.iter().zip(&s.days).zip(bodies) {
+            let obj = ChunkObject::decode(body).with_context(|| format!("chunk {c:?}"))?;
+            let chunk = obj.chunk()?;
+            // For log queries Loki reads a chunk only up to its indexed `through` (ms),
+            // exclusive: an entry exactly at that instant is not returned (the golden
+            // answers show it); metric queries do count it.
+            let chunk_through = if self.log_query {
+                c.through_ms.saturating_mul(1_000_000)
+            } else {
+                i64::MAX
+            };
+            let it = chunk.iter(IterOptions {
+                from_ns,
+                through_ns: Some(through_ns.min(chunk_through)),
+                ..Default::default()
+            });
+            for e in it {
+                let e = e?;
+                if !visible(e.timestamp_ns, days, self.split_anchor) {
+                    continue;
+                }
+                let entry = InputEntry {
+                    ts: e.timestamp_ns,
+                    line: String::from_utf8_lossy(&e.line).into_owned(),
+                    metadata: e
+                        .structured_metadata
+                        .iter()
+                        .filter_map(|(n, v)| {
+                            Some((
+                                loki_chunk::normalize_metadata_name(&String::from_utf8_lossy(n))?,
+                                String::from_utf8_lossy(v).into_owned(),
+                            ))
+                        })
+                        .collect(),
+                };
+                if !applicable.is_empty()
+                    && self.deletes.deleted(
+                        &applicable,
+                        &s.labels,
+                        entry.ts,
+                        &entry.line,
+                        &entry.metadata,
+                    )
+                {
+                    continue;
+                }
+                entries.push(entry);
+            }
+        }
+        Ok(entries)
     }
 }
 
@@ -214,7 +268,7 @@ pub fn run(a: QueryArgs) -> Result<ExitCode> {
             reader: &mut reader,
             log_query: matches!(expr, Expr::Log(_)),
             split_anchor: params.instant.then_some(params.start_ns),
-            deletes,
+            deletes: Arc::new(deletes),
         },
         &params,
     )

@@ -2,6 +2,7 @@
 //! series selection with matchers, and bounded-concurrency chunk fetches. Shared by
 //! `query`, `export` and `chunks-for`.
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
@@ -60,9 +61,9 @@ pub struct StreamChunks {
 
 /// A tenant's view of a bucket.
 pub struct StoreReader {
-    periods: Vec<Period>,
+    periods: Arc<Vec<Period>>,
     tenant: String,
-    rt: tokio::runtime::Runtime,
+    rt: Arc<tokio::runtime::Runtime>,
     /// Index files already read, by table (period index, table name).
     tables: HashMap<(usize, String), Vec<(IndexReader, bool)>>,
 }
@@ -154,9 +155,9 @@ impl StoreReader {
             }
         };
         Ok(StoreReader {
-            periods,
+            periods: Arc::new(periods),
             tenant: tenant.to_owned(),
-            rt,
+            rt: Arc::new(rt),
             tables: HashMap::new(),
         })
     }
@@ -331,7 +332,34 @@ impl StoreReader {
     }
 
     /// Fetches chunk objects, at most `--concurrency` at a time; results in input order.
-    pub fn fetch(&self, chunks: &[(usize, ChunkRef)]) -> Result<Vec<Bytes>> {
+    pub fn fetch(&self, chunks: &[StoreChunk]) -> Result<Vec<Bytes>> {
+        self.fetcher().fetch(chunks)
+    }
+
+    /// A handle that fetches chunks on its own (streams read lazily, one at a time).
+    pub fn fetcher(&self) -> ChunkFetcher {
+        ChunkFetcher {
+            periods: Arc::clone(&self.periods),
+            rt: Arc::clone(&self.rt),
+        }
+    }
+}
+
+/// Fetches chunk objects of a [`StoreReader`]'s buckets.
+#[derive(Clone)]
+pub struct ChunkFetcher {
+    periods: Arc<Vec<Period>>,
+    rt: Arc<tokio::runtime::Runtime>,
+}
+
+impl ChunkFetcher {
+    fn chunk_key(&self, period: usize, c: &ChunkRef) -> String {
+        let p = &self.periods[period];
+        p.bucket.codec().chunk_object(c, p.schema)
+    }
+
+    /// Fetches chunk objects, at most `--concurrency` at a time; results in input order.
+    pub fn fetch(&self, chunks: &[StoreChunk]) -> Result<Vec<Bytes>> {
         let mut out = Vec::with_capacity(chunks.len());
         // One batch per period keeps each bucket's own concurrency limit in charge.
         let mut by_period: BTreeMap<usize, Vec<(usize, String)>> = BTreeMap::new();
