@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use loki_chunk::{ChunkObject, IterOptions};
 use loki_logql::{
     evaluate, parse, parse_step_ns, parse_time_ns, Direction, Expr, InputEntry, InputStream,
-    LogExpr, QueryParams, QueryResult, Source,
+    LineOp, LogExpr, QueryParams, QueryResult, Source, Stage,
 };
 
 use std::sync::Arc;
@@ -127,6 +127,15 @@ impl BucketSource<'_> {
     ) -> Result<Vec<InputStream>> {
         let streams = self.reader.select(&log.matchers, from_ns, through_ns)?;
         let fetcher = self.reader.fetcher();
+        // Line filters ahead of any parser or formatter see the stored line: apply them
+        // while decoding, before structured metadata is resolved.
+        let prefilter: Arc<Vec<Stage>> = Arc::new(
+            log.stages
+                .iter()
+                .take_while(|s| matches!(s, Stage::LineFilter { .. }))
+                .cloned()
+                .collect(),
+        );
         Ok(streams
             .into_iter()
             .map(|stream| {
@@ -139,6 +148,7 @@ impl BucketSource<'_> {
                     log_query: self.log_query,
                     split_anchor: self.split_anchor,
                     deletes: Arc::clone(&self.deletes),
+                    prefilter: Arc::clone(&prefilter),
                 };
                 InputStream {
                     labels,
@@ -158,6 +168,23 @@ struct StreamRead {
     log_query: bool,
     split_anchor: Option<i64>,
     deletes: Arc<crate::deletes::PendingDeletes>,
+    prefilter: Arc<Vec<Stage>>,
+}
+
+/// Whether a stored line passes the leading line filters.
+fn passes(filters: &[Stage], line: &[u8]) -> bool {
+    filters.iter().all(|f| match f {
+        Stage::LineFilter { op, value, re } => {
+            let text = String::from_utf8_lossy(line);
+            match op {
+                LineOp::Contains => text.contains(value.as_str()),
+                LineOp::NotContains => !text.contains(value.as_str()),
+                LineOp::Match => re.as_ref().is_some_and(|r| r.is_match(&text)),
+                LineOp::NotMatch => !re.as_ref().is_some_and(|r| r.is_match(&text)),
+            }
+        }
+        _ => true,
+    })
 }
 
 enum LazyEntries {
@@ -204,11 +231,15 @@ impl StreamRead {
             } else {
                 i64::MAX
             };
-            let it = chunk.iter(IterOptions {
-                from_ns,
-                through_ns: Some(through_ns.min(chunk_through)),
-                ..Default::default()
-            });
+            let filters = &self.prefilter;
+            let it = chunk.iter_filtered(
+                IterOptions {
+                    from_ns,
+                    through_ns: Some(through_ns.min(chunk_through)),
+                    ..Default::default()
+                },
+                |line| passes(filters, line),
+            );
             for e in it {
                 let e = e?;
                 if !visible(e.timestamp_ns, days, self.split_anchor) {
