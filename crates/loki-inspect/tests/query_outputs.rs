@@ -109,3 +109,34 @@ fn bad_query_names_the_position() {
     let err = String::from_utf8(o.stderr).unwrap();
     assert!(err.contains("position 20"), "{err}");
 }
+
+#[test]
+fn config_file_gives_the_same_answer_as_store_url() {
+    // loki.yaml points its filesystem store at ./bucket, relative to the working directory.
+    let tmp = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(store(), tmp.path().join("bucket")).unwrap();
+    let cfg = store().parent().unwrap().join("loki.yaml");
+    let args = [
+        "--from",
+        "1794960000",
+        "--to",
+        "1795132800",
+        "--limit",
+        "20",
+        r#"{stream="stderr"}"#,
+    ];
+    let by_cfg = Command::cargo_bin("loki-inspect")
+        .unwrap()
+        .current_dir(tmp.path())
+        .arg("query")
+        .arg(format!("-config.file={}", cfg.display()))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        by_cfg.status.success(),
+        "{}",
+        String::from_utf8_lossy(&by_cfg.stderr)
+    );
+    assert_eq!(by_cfg.stdout, query(&args).stdout);
+}
