@@ -335,6 +335,17 @@ fn eval_range(r: &RangeAgg, src: &mut dyn Source, ts: &[i64]) -> Result<Vec<Vect
                 (None, _) => 1.0,
             };
             let mut l = lbs.all();
+            // As in Loki, samples may not carry pipeline errors unless the query filters
+            // them out (`| __error__=""`); grouping must not hide them.
+            if lbs.has_error() {
+                let kind = lbs.get(crate::labels::ERROR_LABEL).unwrap_or_default();
+                return Err(Error::Eval(format!(
+                    "pipeline error: '{kind}' for series: '{}'. Filter it out with a label \
+                     filter, e.g. | __error__!=\"{kind}\", or all errors with | __error__=\"\" \
+                     (also allowed after unwrap)",
+                    labels_string(&l)
+                )));
+            }
             if let Some(g) = &r.grouping {
                 l = group_labels(&l, g);
             }

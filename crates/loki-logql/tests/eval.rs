@@ -360,3 +360,17 @@ fn range_query_steps() {
     assert!(json.contains(r#"[30,"1"]"#), "{json}");
     assert!(json.contains(r#"[90,"1"]"#), "{json}");
 }
+
+#[test]
+fn metric_queries_reject_pipeline_errors() {
+    let mut p = params(100 * S, 100 * S, 0);
+    p.instant = true;
+    let q = parse(r#"sum by (app) (count_over_time({app="web"} | json [100s]))"#).unwrap();
+    let err = evaluate(&q, &mut data(), &p).unwrap_err().to_string();
+    assert!(err.contains("JSONParserErr"), "{err}");
+    let ok = instant(
+        r#"sum by (app) (count_over_time({app="web"} | json | __error__="" [100s]))"#,
+        100 * S,
+    );
+    assert_eq!(ok[0].1, 2.0);
+}
