@@ -45,6 +45,7 @@ mod matchers;
 mod merge;
 mod names;
 mod postings;
+mod postings_spill;
 mod postings_table;
 mod reader;
 mod shard;

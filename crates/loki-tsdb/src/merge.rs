@@ -5,9 +5,9 @@
 //! view of each of that tenant's existing per-tenant files. Series are
 //! visited in fingerprint order across inputs; at any time only the series
 //! sharing the current fingerprint are held, plus the symbol tables and
-//! the writer's postings (12 bytes per series and label). Memory does not
-//! grow with the number of chunk refs: 10 M refs over 250 k series merge in
-//! a 45 MiB heap (see `examples/merge_scale.rs`).
+//! the writer's postings (12 bytes per series and label, spilled to sorted
+//! runs in a scratch file beyond ~1 M of them). Memory does not grow with
+//! the number of chunk refs (see `examples/merge_scale.rs`).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};

@@ -1,8 +1,9 @@
 //! Streaming writer: symbols first, then series in order, then everything
 //! derived from them (spec sections 3–12 and the pseudo-code of 20).
 //!
-//! Output goes to any `io::Write` as it is produced; only the postings
-//! (12 bytes per series and label) are held until `finish`.
+//! Output goes to any `io::Write` as it is produced; the postings (12 bytes
+//! per series and label) wait for `finish`, in memory up to a limit and in
+//! sorted runs in a scratch file beyond it.
 
 use std::io::Write;
 
@@ -10,6 +11,7 @@ use crate::chunk_meta::{encode_chunks, Bounds, ChunkMeta};
 use crate::encode::{ustr_len, uvarint_len, Encoder};
 use crate::error::{IndexError, Result};
 use crate::fingerprint_offsets::SAMPLE_EVERY;
+use crate::postings_spill::{PostingsBuffer, SortedPostings};
 use crate::toc::Toc;
 use crate::version::{FormatVersion, MAGIC};
 
@@ -45,8 +47,9 @@ pub struct IndexWriter<W: Write> {
     bounds: Bounds,
     /// (name symbol, value symbol, series ref) for every label of every
     /// series: 12 bytes each, sorted once in `finish` (a map of vectors
-    /// costs several times more per entry when most values are unique).
-    postings: Vec<(u32, u32, u32)>,
+    /// costs several times more per entry when most values are unique),
+    /// spilled to a scratch file in sorted runs beyond a limit.
+    postings: PostingsBuffer,
     all: Vec<u32>,
     fp_samples: Vec<(u64, u64)>,
     prev: Option<(u64, Vec<(u32, u32)>)>,
@@ -89,7 +92,7 @@ impl<W: Write> IndexWriter<W> {
             scratch: Encoder::default(),
             toc: Toc::default(),
             bounds: Bounds::default(),
-            postings: Vec::new(),
+            postings: PostingsBuffer::new(crate::postings_spill::DEFAULT_LIMIT),
             all: Vec::new(),
             fp_samples: Vec::new(),
             prev: None,
@@ -191,7 +194,7 @@ impl<W: Write> IndexWriter<W> {
         self.flush_enc()?;
         self.all.push(series_ref);
         for &(n, v) in labels {
-            self.postings.push((n, v, series_ref));
+            self.postings.push((n, v, series_ref))?;
         }
         self.chunk_count += chunks.len() as u64;
         match &mut self.prev {
@@ -208,14 +211,26 @@ impl<W: Write> IndexWriter<W> {
     /// Writes label indices, postings, the three tables and the TOC.
     pub fn finish(mut self) -> Result<(W, WriteSummary)> {
         self.toc.label_indices = self.pos;
-        let mut pairs = std::mem::take(&mut self.postings);
-        pairs.sort_unstable();
+        let pairs = std::mem::replace(&mut self.postings, PostingsBuffer::new(1)).into_sorted()?;
         // Label indices: one per name, distinct values ascending by symbol index.
         let mut label_index_offsets = Vec::new();
-        let mut i = 0;
-        while i < pairs.len() {
-            let name = pairs[i].0;
-            let j = i + pairs[i..].iter().take_while(|k| k.0 == name).count();
+        let mut open: Option<(u32, usize, usize, u32, u32)> = None; // name, frame at, count at, count, last value
+        for p in pairs.iter()? {
+            let (name, value, _) = p?;
+            match &mut open {
+                Some((n, _, _, count, last)) if *n == name => {
+                    if *last != value {
+                        self.enc.be32(value);
+                        *last = value;
+                        *count += 1;
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            if let Some((_, at, count_at, count, _)) = open.take() {
+                self.close_label_index(at, count_at, count)?;
+            }
             self.pad(4);
             label_index_offsets.push((name, self.pos + self.enc.len() as u64));
             let at = self.enc.len();
@@ -223,19 +238,11 @@ impl<W: Write> IndexWriter<W> {
             self.enc.be32(1);
             let count_at = self.enc.len();
             self.enc.be32(0);
-            let mut count = 0u32;
-            let mut prev = None;
-            for k in &pairs[i..j] {
-                if prev != Some(k.1) {
-                    self.enc.be32(k.1);
-                    prev = Some(k.1);
-                    count += 1;
-                }
-            }
-            self.enc.patch_be32(count_at, count);
-            finish_frame(&mut self.enc, at);
-            self.flush_enc()?;
-            i = j;
+            self.enc.be32(value);
+            open = Some((name, at, count_at, 1, value));
+        }
+        if let Some((_, at, count_at, count, _)) = open.take() {
+            self.close_label_index(at, count_at, count)?;
         }
         self.toc.postings = self.pos;
         let all = std::mem::take(&mut self.all);
@@ -244,19 +251,7 @@ impl<W: Write> IndexWriter<W> {
         let all_offset = self.pos + self.enc.len() as u64;
         self.write_postings_list(all.iter().copied(), all.len())?;
         drop(all);
-        let mut postings_offsets: Vec<(u32, u32, u64)> = Vec::new();
-        let mut i = 0;
-        while i < pairs.len() {
-            let (n, v) = (pairs[i].0, pairs[i].1);
-            let j = i + pairs[i..]
-                .iter()
-                .take_while(|k| (k.0, k.1) == (n, v))
-                .count();
-            self.pad(4);
-            postings_offsets.push((n, v, self.pos + self.enc.len() as u64));
-            self.write_postings_list(pairs[i..j].iter().map(|k| k.2), j - i)?;
-            i = j;
-        }
+        let postings_offsets = self.write_postings(&pairs)?;
         drop(pairs);
         // Label indices table.
         self.toc.label_indices_table = self.pos;
@@ -333,6 +328,45 @@ impl<W: Write> IndexWriter<W> {
 }
 
 impl<W: Write> IndexWriter<W> {
+    /// Sets how many postings are held in memory before a sorted run is
+    /// spilled to a scratch file (default about 1 M, 12 MiB). The output
+    /// bytes do not depend on it.
+    pub fn set_postings_memory_limit(&mut self, postings: usize) {
+        self.postings.set_limit(postings);
+    }
+
+    fn close_label_index(&mut self, at: usize, count_at: usize, count: u32) -> Result<()> {
+        self.enc.patch_be32(count_at, count);
+        finish_frame(&mut self.enc, at);
+        self.flush_enc()
+    }
+
+    /// One postings list per (name, value), in sorted order; returns their offsets.
+    fn write_postings(&mut self, pairs: &SortedPostings) -> Result<Vec<(u32, u32, u64)>> {
+        let mut offsets = Vec::new();
+        let mut refs: Vec<u32> = Vec::new();
+        let mut current: Option<(u32, u32)> = None;
+        for p in pairs.iter()? {
+            let (n, v, r) = p?;
+            if current != Some((n, v)) {
+                if let Some((cn, cv)) = current {
+                    self.pad(4);
+                    offsets.push((cn, cv, self.pos + self.enc.len() as u64));
+                    self.write_postings_list(refs.iter().copied(), refs.len())?;
+                    refs.clear();
+                }
+                current = Some((n, v));
+            }
+            refs.push(r);
+        }
+        if let Some((cn, cv)) = current {
+            self.pad(4);
+            offsets.push((cn, cv, self.pos + self.enc.len() as u64));
+            self.write_postings_list(refs.iter().copied(), refs.len())?;
+        }
+        Ok(offsets)
+    }
+
     fn write_postings_list(&mut self, refs: impl Iterator<Item = u32>, n: usize) -> Result<()> {
         let at = self.enc.len();
         self.enc.be32(0);
