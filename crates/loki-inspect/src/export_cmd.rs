@@ -132,6 +132,7 @@ pub fn run(a: ExportArgs) -> Result<ExitCode> {
             to,
             format: a.format,
             tenant: &a.tenant,
+            batch_chunks: a.store.concurrency.max(1),
         };
         let (n, bytes) = export_stream(&ctx, s, &path, &pb)?;
         entries_total += n;
@@ -170,6 +171,8 @@ struct StreamCtx<'a> {
     to: i64,
     format: Format,
     tenant: &'a str,
+    /// Chunks fetched together (the request concurrency).
+    batch_chunks: usize,
 }
 
 fn export_stream(
@@ -186,6 +189,7 @@ fn export_stream(
         to,
         format,
         tenant,
+        batch_chunks,
     } = *c;
     let applicable = deletes.for_stream(&s.labels);
     let partial = path.with_extension("partial");
@@ -201,10 +205,9 @@ fn export_stream(
     let mut lbs = LabelsBuilder::new(&s.labels, &[]);
     let (mut n, mut bytes) = (0u64, 0u64);
     let mut last: Option<(i64, String)> = None;
-    for cluster in clusters(&s.chunks) {
-        let bodies = reader.fetch(&cluster)?;
+    let mut write_cluster = |cluster: &[StoreChunk], bodies: Vec<bytes::Bytes>| -> Result<()> {
         let mut entries: Vec<Entry> = Vec::new();
-        for (body, ch) in bodies.into_iter().zip(&cluster) {
+        for (body, ch) in bodies.into_iter().zip(cluster) {
             let obj = ChunkObject::decode(body).with_context(|| format!("chunk {:?}", ch.1))?;
             let chunk = obj.chunk()?;
             for e in chunk.iter(IterOptions {
@@ -264,6 +267,29 @@ fn export_stream(
             last = Some((e.ts, e.line));
         }
         pb.inc(cluster.len() as u64);
+        Ok(())
+    };
+    // Clusters are fetched a batch at a time (up to --concurrency chunks, requests in
+    // parallel) and written in order: memory stays bounded by one batch.
+    let mut batches: Vec<Vec<Vec<StoreChunk>>> = Vec::new();
+    let mut in_batch = 0;
+    for cl in clusters(&s.chunks) {
+        if batches.is_empty() || in_batch + cl.len() > batch_chunks {
+            batches.push(Vec::new());
+            in_batch = 0;
+        }
+        in_batch += cl.len();
+        if let Some(b) = batches.last_mut() {
+            b.push(cl);
+        }
+    }
+    for batch in batches {
+        let all: Vec<StoreChunk> = batch.iter().flatten().cloned().collect();
+        let mut fetched = reader.fetch(&all)?.into_iter();
+        for cluster in batch {
+            let bodies: Vec<_> = fetched.by_ref().take(cluster.len()).collect();
+            write_cluster(&cluster, bodies)?;
+        }
     }
     out.flush()?;
     drop(out);
