@@ -43,6 +43,9 @@ struct Period {
     /// First and last+1 day (table number) the period covers.
     from_day: i64,
     to_day: i64,
+    /// Day numbers of the tables that exist, listed once (one LIST instead of one per
+    /// day of a long range).
+    existing: std::collections::HashSet<i64>,
 }
 
 /// A selected stream: labels and the chunks that intersect the range.
@@ -117,6 +120,7 @@ impl StoreReader {
                     schema: SchemaVersion::V13,
                     from_day: i64::MIN,
                     to_day: i64::MAX,
+                    existing: Default::default(),
                 }]
             }
             (None, Some(file)) => {
@@ -149,11 +153,25 @@ impl StoreReader {
                         schema: p.schema,
                         from_day: p.from.0,
                         to_day,
+                        existing: Default::default(),
                     });
                 }
                 out
             }
         };
+        let mut periods = periods;
+        for p in &mut periods {
+            let dirs = rt.block_on(p.bucket.list_dir(&p.path_prefix))?.0;
+            p.existing = dirs
+                .iter()
+                .filter_map(|d| {
+                    let name = d.trim_end_matches('/').rsplit('/').next()?;
+                    name.strip_prefix(p.table_prefix.as_str())?
+                        .parse::<i64>()
+                        .ok()
+                })
+                .collect();
+        }
         Ok(StoreReader {
             periods: Arc::new(periods),
             tenant: tenant.to_owned(),
@@ -213,6 +231,9 @@ impl StoreReader {
         for pi in 0..self.periods.len() {
             let (pf, pt) = (self.periods[pi].from_day, self.periods[pi].to_day);
             for day in first_day.max(pf)..=last_day.min(pt.saturating_sub(1)) {
+                if !self.periods[pi].existing.contains(&day) {
+                    continue;
+                }
                 self.load_table(pi, day)?;
                 let table = format!("{}{day}", self.periods[pi].table_prefix);
                 for (reader, multi) in &self.tables[&(pi, table)] {
@@ -285,7 +306,10 @@ impl StoreReader {
             let hi = through_ms.min((day + 1) * 86_400_000);
             let mut day_set = std::collections::BTreeSet::new();
             for pi in 0..self.periods.len() {
-                if day < self.periods[pi].from_day || day >= self.periods[pi].to_day {
+                if day < self.periods[pi].from_day
+                    || day >= self.periods[pi].to_day
+                    || !self.periods[pi].existing.contains(&day)
+                {
                     continue;
                 }
                 self.load_table(pi, day)?;

@@ -162,7 +162,8 @@ impl Json<'_> {
                             }
                             out.push(char::from_u32(cp).unwrap_or('\u{fffd}'));
                         }
-                        Some(o) => out.push(o as char),
+                        Some(o) if o.is_ascii() => out.push(o as char),
+                        Some(_) => return self.fail("invalid escape"),
                         None => return self.fail("unterminated escape"),
                     }
                     st = self.i;
@@ -220,7 +221,8 @@ pub fn logfmt_pairs(line: &str) -> Result<Vec<(String, String)>, String> {
                         i += 1;
                         break;
                     }
-                    b'\\' if i + 1 < b.len() => {
+                    // An escape of a non-ASCII character is kept as written.
+                    b'\\' if i + 1 < b.len() && b[i + 1].is_ascii() => {
                         v.push_str(&line[st..i]);
                         match b[i + 1] {
                             b'n' => v.push('\n'),
@@ -268,6 +270,7 @@ mod tests {
                 .collect();
         assert_eq!(p, want);
         assert!(json_pairs("not json").is_err());
+        assert!(json_pairs(r#"{"a":"\é"}"#).is_err());
     }
 
     #[test]
@@ -277,5 +280,6 @@ mod tests {
         assert_eq!(p[2], ("flag".into(), String::new()));
         assert_eq!(p[3], ("dur".into(), "5s".into()));
         assert!(logfmt_pairs(r#"a="b"#).is_err());
+        assert_eq!(logfmt_pairs(r#"a="x\é""#).unwrap()[0].1, "x\\é");
     }
 }

@@ -650,7 +650,7 @@ fn go_sprintf(fmt: &str, args: &[Val]) -> String {
         let arg = args.next().cloned().unwrap_or(Val::Str(String::new()));
         let prec: Option<usize> = spec
             .split_once('.')
-            .and_then(|(_, p)| p[..p.len() - 1].parse().ok());
+            .and_then(|(_, p)| p.get(..p.len().saturating_sub(1))?.parse().ok());
         let _ = match verb {
             'd' => write!(out, "{}", arg.num() as i64),
             'f' => write!(out, "{:.*}", prec.unwrap_or(6), arg.num()),
@@ -704,5 +704,6 @@ mod tests {
         assert_eq!(r("a  {{- .a -}}  b"), "ahellob");
         assert_eq!(r(r#"{{ default "x" .missing }}"#), "x");
         assert!(Template::parse("{{ nope .a }}").is_err());
+        assert_eq!(r(r#"{{ printf "%." .a }}"#), "hello");
     }
 }

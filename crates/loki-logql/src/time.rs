@@ -103,7 +103,8 @@ fn parse_rfc3339(t: &str) -> Option<i64> {
         "Z" | "z" => 0,
         o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) => {
             let sign = if o.starts_with('-') { -1 } else { 1 };
-            sign * (o[1..3].parse::<i64>().ok()? * 3600 + o[4..6].parse::<i64>().ok()? * 60)
+            sign * (o.get(1..3)?.parse::<i64>().ok()? * 3600
+                + o.get(4..6)?.parse::<i64>().ok()? * 60)
         }
         _ => return None,
     };
@@ -151,5 +152,6 @@ mod tests {
         assert_eq!(parse_step_ns("15m").unwrap(), 900_000_000_000);
         assert_eq!(parse_step_ns("60").unwrap(), 60_000_000_000);
         assert!(parse_time_ns("yesterday").is_err());
+        assert!(parse_time_ns("2026-11-18T01:00:00+€1").is_err());
     }
 }
