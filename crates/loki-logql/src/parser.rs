@@ -730,6 +730,24 @@ mod tests {
     }
 
     #[test]
+    fn no_panic_on_truncated_or_damaged_queries() {
+        let samples = [
+            r#"quantile_over_time(0.99, {a="b"} | json | unwrap duration(x) | __error__="" [1h] offset 5m) by (k)"#,
+            r#"{a="b", c=~"x|y"} |= `e` | logfmt | label_format x=`{{ .y | upper }}` | line_format "{{if .a}}{{.b}}{{end}}""#,
+            r#"topk(3, sum by (a) (bytes_rate({a="é"} | pattern `<ip> <_>` | dur > 5s and size <= 1KiB [5m]))) / 2"#,
+        ];
+        for q in samples {
+            let chars: Vec<(usize, char)> = q.char_indices().collect();
+            for &(i, _) in &chars {
+                let _ = parse(&q[..i]);
+                let mut damaged = q.to_owned();
+                damaged.remove(i);
+                let _ = parse(&damaged);
+            }
+        }
+    }
+
+    #[test]
     fn errors_name_position() {
         let e = parse(r#"{a="b"} | nope"#).unwrap_err().to_string();
         assert_eq!(
