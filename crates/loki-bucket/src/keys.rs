@@ -21,68 +21,43 @@ pub struct ChunkRef {
     pub checksum: u32,
 }
 
-/// Go's `%x` of an int64: lower-case hex, no padding, `-` for negatives.
-fn hex_i64(v: i64) -> String {
-    if v < 0 {
-        format!("-{:x}", v.unsigned_abs())
-    } else {
-        format!("{v:x}")
+impl From<&ChunkRef> for loki_chunk::ChunkKey {
+    fn from(c: &ChunkRef) -> Self {
+        loki_chunk::ChunkKey {
+            tenant: c.tenant.clone(),
+            fingerprint: c.fingerprint,
+            from_ms: c.from_ms,
+            through_ms: c.through_ms,
+            checksum: c.checksum,
+        }
     }
 }
 
-fn parse_hex_i64(s: &str) -> Option<i64> {
-    match s.strip_prefix('-') {
-        Some(r) => i64::from_str_radix(r, 16).ok().map(|v| -v),
-        None => i64::from_str_radix(s, 16).ok(),
+impl From<loki_chunk::ChunkKey> for ChunkRef {
+    fn from(k: loki_chunk::ChunkKey) -> Self {
+        ChunkRef {
+            tenant: k.tenant,
+            fingerprint: k.fingerprint,
+            from_ms: k.from_ms,
+            through_ms: k.through_ms,
+            checksum: k.checksum,
+        }
     }
 }
 
+// Key syntax (unpadded hex, the schema's separator) lives in `loki_chunk::ChunkKey`.
 impl ChunkRef {
     /// The logical (un-encoded) key for `schema`:
     /// v12+ `<tenant>/<fp>/<from>:<through>:<crc>`, older `<tenant>/<fp>:<from>:<through>:<crc>`.
     pub fn key(&self, schema: SchemaVersion) -> String {
-        let sep = if schema.fingerprint_directory() {
-            '/'
-        } else {
-            ':'
-        };
-        format!(
-            "{}/{:x}{sep}{}:{}:{:x}",
-            self.tenant,
-            self.fingerprint,
-            hex_i64(self.from_ms),
-            hex_i64(self.through_ms),
-            self.checksum
-        )
+        loki_chunk::ChunkKey::from(self).to_key(u32::from(schema.number()))
     }
 
     /// Parses a logical key of either form (exactly two `/` means the v12+ form).
     pub fn parse(key: &str) -> Result<ChunkRef, String> {
-        let bad = |why: &str| format!("unparseable chunk key `{key}`: {why}");
-        let (tenant, rest) = key
-            .split_once('/')
-            .ok_or_else(|| bad("no tenant segment"))?;
-        if tenant.is_empty() {
-            return Err(bad("empty tenant"));
-        }
-        let fields: Vec<&str> = if key.matches('/').count() == 2 {
-            let (fp, tail) = rest
-                .split_once('/')
-                .ok_or_else(|| bad("missing fingerprint"))?;
-            std::iter::once(fp).chain(tail.split(':')).collect()
-        } else {
-            rest.split(':').collect()
-        };
-        let [fp, from, through, crc] = fields.as_slice() else {
-            return Err(bad("expected fingerprint, from, through and checksum"));
-        };
-        Ok(ChunkRef {
-            tenant: tenant.to_string(),
-            fingerprint: u64::from_str_radix(fp, 16).map_err(|_| bad("fingerprint is not hex"))?,
-            from_ms: parse_hex_i64(from).ok_or_else(|| bad("from is not hex"))?,
-            through_ms: parse_hex_i64(through).ok_or_else(|| bad("through is not hex"))?,
-            checksum: u32::from_str_radix(crc, 16).map_err(|_| bad("checksum is not a hex u32"))?,
-        })
+        loki_chunk::ChunkKey::parse(key)
+            .map(ChunkRef::from)
+            .map_err(|e| format!("unparseable chunk key: {e}"))
     }
 }
 
