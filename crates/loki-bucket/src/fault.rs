@@ -4,7 +4,7 @@ use crate::ops::Op;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{
     CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta,
@@ -223,18 +223,12 @@ impl<T: ObjectStore> ObjectStore for FaultStore<T> {
         let truncate = self.before(op, location.as_ref()).await?;
         let r = self.inner.get_opts(location, options).await?;
         let Some(keep) = truncate else { return Ok(r) };
-        let GetResult {
-            payload,
-            meta,
-            range,
-            attributes,
-            extensions,
-        } = r;
+        let (payload, head) = crate::get_body::split(r);
+        let range = head.range.clone();
         // Read it all, then hand out a prefix while the range still announces the full size.
         let all: Bytes = match payload {
             GetResultPayload::Stream(s) => {
-                let parts: Vec<Bytes> = s.try_collect().await?;
-                parts.concat().into()
+                crate::get_body::collect(s, range.end - range.start).await?
             }
             GetResultPayload::File(mut f, _) => {
                 use std::io::{Read, Seek, SeekFrom};
@@ -249,15 +243,7 @@ impl<T: ObjectStore> ObjectStore for FaultStore<T> {
             }
         };
         let cut = all.slice(..(keep.min(all.len() as u64) as usize));
-        Ok(GetResult {
-            payload: GetResultPayload::Stream(
-                futures::stream::once(async move { Ok(cut) }).boxed(),
-            ),
-            meta,
-            range,
-            attributes,
-            extensions,
-        })
+        Ok(head.with_bytes(cut))
     }
 
     async fn get_ranges(

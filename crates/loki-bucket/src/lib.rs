@@ -30,6 +30,7 @@ mod backend;
 mod bucket;
 mod error;
 mod fault;
+mod get_body;
 mod inventory;
 mod keys;
 mod layout;

@@ -345,13 +345,7 @@ impl<T: ObjectStore> ObjectStore for MetricsStore<T> {
         }
         // Count bytes as they stream, so truncated bodies count what actually arrived.
         let m = Arc::clone(&self.metrics);
-        let GetResult {
-            payload,
-            meta,
-            range,
-            attributes,
-            extensions,
-        } = r;
+        let (payload, head) = crate::get_body::split(r);
         let payload = match payload {
             GetResultPayload::Stream(s) => GetResultPayload::Stream(
                 s.inspect(move |c| {
@@ -362,17 +356,11 @@ impl<T: ObjectStore> ObjectStore for MetricsStore<T> {
                 .boxed(),
             ),
             file => {
-                m.add_read(op, range.end - range.start);
+                m.add_read(op, head.range.end - head.range.start);
                 file
             }
         };
-        Ok(GetResult {
-            payload,
-            meta,
-            range,
-            attributes,
-            extensions,
-        })
+        Ok(head.with_payload(payload))
     }
 
     async fn get_ranges(

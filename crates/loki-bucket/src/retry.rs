@@ -7,7 +7,7 @@ use crate::ops::Op;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{
     CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta,
@@ -204,33 +204,12 @@ where
 /// Reads a GET body completely and checks it against the announced range, so a cut
 /// connection becomes a retryable error instead of silently short data.
 async fn buffered(r: GetResult) -> object_store::Result<GetResult> {
-    let expected = r.range.end - r.range.start;
-    let GetResult {
-        payload,
-        meta,
-        range,
-        attributes,
-        extensions,
-    } = r;
-    let data: Bytes = match payload {
-        GetResultPayload::Stream(s) => {
-            let chunks: Vec<Bytes> = s.try_collect().await?;
-            let mut b = bytes::BytesMut::with_capacity(expected as usize);
-            for c in chunks {
-                b.extend_from_slice(&c);
-            }
-            b.freeze()
-        }
-        file @ GetResultPayload::File(..) => {
-            // Local files are read in full by object_store itself.
-            return Ok(GetResult {
-                payload: file,
-                meta,
-                range,
-                attributes,
-                extensions,
-            });
-        }
+    let (payload, head) = crate::get_body::split(r);
+    let expected = head.range.end - head.range.start;
+    let data = match payload {
+        GetResultPayload::Stream(s) => crate::get_body::collect(s, expected).await?,
+        // Local files are read in full by object_store itself.
+        file @ GetResultPayload::File(..) => return Ok(head.with_payload(file)),
     };
     if data.len() as u64 != expected {
         return Err(object_store::Error::Generic {
@@ -241,13 +220,7 @@ async fn buffered(r: GetResult) -> object_store::Result<GetResult> {
             }),
         });
     }
-    Ok(GetResult {
-        payload: GetResultPayload::Stream(futures::stream::once(async move { Ok(data) }).boxed()),
-        meta,
-        range,
-        attributes,
-        extensions,
-    })
+    Ok(head.with_bytes(data))
 }
 
 #[async_trait]
