@@ -1,0 +1,5 @@
+//! Store maintenance for Loki buckets, the library behind `loki-inspect verify`, `repair`,
+//! `rebuild-index` and `replicate`: it lives apart from the binary so the CLI stays thin
+//! glue and the compactor can reuse the checks.
+#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
+#![forbid(unsafe_code)]
