@@ -9,6 +9,7 @@ mod export_cmd;
 mod index_cmd;
 mod meta_cmd;
 mod query_cmd;
+mod stats_cmd;
 mod store_read;
 
 #[derive(Parser)]
@@ -42,6 +43,8 @@ enum Command {
     Labels(meta_cmd::LabelsArgs),
     /// Streams matching a selector from the bucket's index (Loki's /series).
     Series(meta_cmd::SeriesArgs),
+    /// Streams, chunks, bytes and entries a selector covers, from the index (Loki's /index/stats).
+    Stats(stats_cmd::StatsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -57,6 +60,7 @@ fn main() -> std::process::ExitCode {
         Command::ChunksFor(args) => chunks_for_cmd::run(args),
         Command::Labels(args) => meta_cmd::run_labels(args),
         Command::Series(args) => meta_cmd::run_series(args),
+        Command::Stats(args) => stats_cmd::run(args),
     };
     match result {
         Ok(code) => code,

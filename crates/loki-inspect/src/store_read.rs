@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use loki_bucket::{Bucket, BucketOptions, ChunkRef};
 use loki_config::{LoadOptions, LokiConfig, SchemaVersion};
-use loki_tsdb::{IndexReader, MatchOp, Matcher};
+use loki_tsdb::{IndexReader, IndexView, MatchOp, Matcher};
 
 /// Where the bucket comes from.
 #[derive(clap::Args, Debug, Clone)]
@@ -60,6 +60,21 @@ pub struct StreamChunks {
     /// table: a chunk dropped from one day's index (retention) yields no entries of that
     /// day even though another table still lists it.
     pub days: Vec<Vec<i64>>,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// What Loki's `/loki/api/v1/index/stats` returns (field names as in its JSON body).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct IndexStats {
+    /// Streams, counted once per day (index table) they have entries in.
+    pub streams: u64,
+    /// Chunk references, once per index file listing them.
+    pub chunks: u64,
+    /// Σ pro-rated KB × 1024.
+    pub bytes: u64,
+    /// Σ pro-rated entries.
+    pub entries: u64,
 }
 
 /// A tenant's view of a bucket.
@@ -283,6 +298,58 @@ impl StoreReader {
                 }
             })
             .collect())
+    }
+
+    /// Index stats of the streams matching `matchers` over `[from_ns, through_ns)`, as
+    /// Loki's `/index/stats` sums them: the range is cut at day (table) boundaries; in
+    /// each day every file of that day's table contributes, per matching series, its
+    /// pro-rated chunk stats when the pro-rated entries are > 0; a stream counts once
+    /// per day, while chunks/bytes/entries are not de-duplicated across files.
+    pub fn index_stats(
+        &mut self,
+        matchers: &[loki_logql::Matcher],
+        from_ns: i64,
+        through_ns: i64,
+    ) -> Result<IndexStats> {
+        let ms = to_tsdb_matchers(matchers)?;
+        let from_ms = from_ns.div_euclid(1_000_000);
+        let through_ms = through_ns.div_euclid(1_000_000);
+        let mut total = IndexStats::default();
+        let mut day = from_ms.div_euclid(DAY_MS);
+        while day * DAY_MS < through_ms {
+            let lo = from_ms.max(day * DAY_MS);
+            let hi = through_ms.min((day + 1) * DAY_MS);
+            let mut streams = std::collections::HashSet::new();
+            for pi in 0..self.periods.len() {
+                let p = &self.periods[pi];
+                if day < p.from_day || day >= p.to_day || !p.existing.contains(&day) {
+                    continue;
+                }
+                self.load_table(pi, day)?;
+                let table = format!("{}{day}", self.periods[pi].table_prefix);
+                for (reader, multi) in &self.tables[&(pi, table)] {
+                    let view = if *multi {
+                        reader.tenant_view(&self.tenant)
+                    } else {
+                        reader.view()
+                    };
+                    for s in view.query(&ms, lo, hi, None)? {
+                        let (chunks, kb, entries) = IndexView::series_stats(&s.chunks, lo, hi);
+                        if entries == 0 {
+                            continue;
+                        }
+                        if streams.insert(s.fingerprint) {
+                            total.streams += 1;
+                        }
+                        total.chunks += chunks;
+                        total.bytes += kb * 1024;
+                        total.entries += entries;
+                    }
+                }
+            }
+            day += 1;
+        }
+        Ok(total)
     }
 
     /// Label names (or, with `name`, the values of one label) of the tenant's series with

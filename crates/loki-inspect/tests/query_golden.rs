@@ -10,13 +10,27 @@ fn golden() -> PathBuf {
 }
 
 /// Answers we do not reproduce yet, by `dataset/expected-dir/id`, with the reason.
-const KNOWN_MISSING: &[(&str, &str)] = &[];
+///
+/// Index stats: `loki-inspect stats` sums per day table exactly as the index reports it
+/// (tsdb-index spec sections 14, 17, 19) and reproduces the answers of tenants whose
+/// numbers Loki did not inflate (audit in multitenant-gzip and retention). For the
+/// others Loki's answer counts extra stream and chunk pieces (e.g. 108 streams and 136
+/// chunks for basic-snappy's 12 streams and 53 index chunk refs over 2 days) with
+/// correspondingly more pro-rating truncation; no fixed split interval, offset or
+/// per-file stream count reproduces all of them, so the rule is data dependent and not
+/// derivable from the spec and golden data alone (see formats/logql.md).
+const STATS_INFLATED: &str = "Loki's frontend counts extra split pieces; rule unknown";
+const KNOWN_MISSING: &[(&str, &str)] = &[
+    ("basic-snappy/expected/q029", STATS_INFLATED),
+    ("delete-request/expected/q029", STATS_INFLATED),
+    ("delete-request/expected/q060", STATS_INFLATED),
+    ("multitenant-gzip/expected/q029", STATS_INFLATED),
+    ("multitenant-gzip/expected/q074", STATS_INFLATED),
+    ("retention/expected/q029", STATS_INFLATED),
+];
 
 /// Endpoints not reproduced at all, listed here so they are not skipped silently.
-const KNOWN_MISSING_ENDPOINTS: &[(&str, &str)] = &[(
-    "/loki/api/v1/index/stats",
-    "Loki sums per split and shard (108 streams for 12 in basic-snappy); not emulated",
-)];
+const KNOWN_MISSING_ENDPOINTS: &[(&str, &str)] = &[];
 
 /// The bucket each expected directory was produced from (see each MANIFEST.md).
 fn store_for(dataset: &str, expected_dir: &str) -> &'static str {
@@ -36,6 +50,7 @@ fn run_query(store: &Path, q: &Value) -> Result<Value, String> {
         "/loki/api/v1/labels" => "labels",
         "/loki/api/v1/series" => "series",
         e if e.starts_with("/loki/api/v1/label/") => "labels",
+        "/loki/api/v1/index/stats" => "stats",
         _ => "query",
     };
     cmd.arg(sub).arg("--store").arg(store);
@@ -53,6 +68,9 @@ fn run_query(store: &Path, q: &Value) -> Result<Value, String> {
         }
         "series" => {
             cmd.arg(s("match[]"));
+        }
+        "stats" => {
+            cmd.arg("--json").arg(s("query"));
         }
         _ => {
             for k in ["limit", "direction", "step"] {
@@ -152,7 +170,9 @@ fn golden_query_answers() {
                     &std::fs::read(dir.join(q["file"].as_str().unwrap())).unwrap(),
                 )
                 .unwrap();
-                if let Some(d) = want["data"].as_object_mut() {
+                // `get_mut`, not `want["data"]`: indexing would add `"data": null` to the
+                // bodies that have no data (index stats).
+                if let Some(d) = want.get_mut("data").and_then(Value::as_object_mut) {
                     d.remove("stats");
                 }
                 if endpoint == "/loki/api/v1/series" {
