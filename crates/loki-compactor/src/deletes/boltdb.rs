@@ -1,8 +1,6 @@
-//! Read-only view of Loki's delete-request DB (BoltDB flavour, spec §8.7.1), so queriers
-//! that ask this compactor for delete requests and cache generation numbers
-//! (`GET /loki/api/v1/delete`, `GET /loki/api/v1/cache/generation_numbers`) get the same
-//! answers Loki's compactor would give for the requests already in the bucket. Creating,
-//! cancelling and processing delete requests is not implemented.
+//! Reader of Loki's default delete-request DB (BoltDB flavour, spec §8.7.1,
+//! `<prefix>delete_requests/delete_requests.gz`): the store migrates it into the SQLite
+//! layout once, and offline tools read it when no SQLite DB exists.
 
 use std::collections::BTreeMap;
 
@@ -37,14 +35,23 @@ pub struct DeleteDb {
     pub generations: BTreeMap<String, String>,
 }
 
-#[derive(Default)]
-struct Shard {
-    status: Option<String>,
-    created: i64,
-    start: i64,
-    end: i64,
-    query: String,
+/// One shard row pair of the BoltDB file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BoltShard {
+    /// `received` / `processed` (None when the status row is missing).
+    pub status: Option<String>,
+    /// Creation, unix ms.
+    pub created: i64,
+    /// Start, unix ms.
+    pub start: i64,
+    /// End, unix ms.
+    pub end: i64,
+    /// LogQL query.
+    pub query: String,
 }
+
+/// Shard rows per (tenant, request id), by sequence number.
+pub type BoltShards = BTreeMap<(String, String), BTreeMap<u32, BoltShard>>;
 
 fn hex(s: &str) -> Option<i64> {
     i64::from_str_radix(s, 16).ok()
@@ -53,13 +60,19 @@ fn hex(s: &str) -> Option<i64> {
 impl DeleteDb {
     /// Parses the (gunzipped) bbolt DB.
     pub fn parse(db: &[u8]) -> Result<Self> {
+        let (shards, generations) = Self::parse_shards(db)?;
+        Ok(Self::from_shards(shards, generations))
+    }
+
+    /// Parses the (gunzipped) bbolt DB into its shard rows and generation numbers.
+    pub fn parse_shards(db: &[u8]) -> Result<(BoltShards, BTreeMap<String, String>)> {
         let rows = bbolt::read_bucket(db, b"index").map_err(|e| CompactorError::Marker {
             key: "delete_requests".into(),
             reason: e.to_string(),
         })?;
         // (tenant, id) -> seq -> shard
-        let mut shards: BTreeMap<(String, String), BTreeMap<u32, Shard>> = BTreeMap::new();
-        let mut out = DeleteDb::default();
+        let mut shards: BoltShards = BTreeMap::new();
+        let mut generations = BTreeMap::new();
         for (k, v) in rows {
             let (Ok(k), Ok(v)) = (String::from_utf8(k), String::from_utf8(v)) else {
                 continue;
@@ -97,9 +110,18 @@ impl DeleteDb {
                     (sh.created, sh.start, sh.end, sh.query) = (c, s, e, v);
                 }
             } else if let Some(t) = hash.strip_prefix("3:") {
-                out.generations.insert(t.to_owned(), v);
+                generations.insert(t.to_owned(), v);
             }
         }
+        Ok((shards, generations))
+    }
+
+    /// Merges shard rows into requests as Loki's list API does.
+    pub fn from_shards(shards: BoltShards, generations: BTreeMap<String, String>) -> Self {
+        let mut out = DeleteDb {
+            generations,
+            ..Default::default()
+        };
         for ((tenant, id), parts) in shards {
             let total = parts.len();
             let done = parts
@@ -132,7 +154,7 @@ impl DeleteDb {
                     .then(a.request_id.cmp(&b.request_id))
             });
         }
-        Ok(out)
+        out
     }
 
     /// Loads `<key_prefix>delete_requests/delete_requests.gz`; a missing object is an empty DB.

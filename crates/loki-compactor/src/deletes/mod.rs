@@ -1,0 +1,18 @@
+//! Delete requests (spec §8): Loki's API, store and gRPC service, plus our redaction
+//! extension.
+//!
+//! * [`store::DeleteStore`]: requests, shards and cache generation numbers in the bucket
+//!   (Loki's SQLite layout), the interface of the processing pass;
+//! * [`boltdb`]: reader of Loki's default BoltDB DB (migrated once; offline tools);
+//! * [`sqlite`]: the SQLite layout.
+
+pub mod boltdb;
+pub mod model;
+pub mod sqlite;
+pub mod store;
+
+pub use boltdb::{DeleteDb, DeleteRequest};
+pub use model::{
+    DueRequest, NewRequest, Progress, Redaction, RequestKind, StoredRequest, TimeRange,
+};
+pub use store::{DeleteStore, StoreConfig, StoreError};
