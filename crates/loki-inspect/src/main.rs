@@ -11,6 +11,7 @@ mod meta_cmd;
 mod query_cmd;
 mod stats_cmd;
 mod store_read;
+mod verify_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +46,8 @@ enum Command {
     Series(meta_cmd::SeriesArgs),
     /// Streams, chunks, bytes and entries a selector covers, from the index (Loki's /index/stats).
     Stats(stats_cmd::StatsArgs),
+    /// Check a whole store: index checksums, every chunk ref, orphan chunks, stranded markers (exit 1 if anything is wrong).
+    Verify(verify_cmd::VerifyArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -61,6 +64,7 @@ fn main() -> std::process::ExitCode {
         Command::Labels(args) => meta_cmd::run_labels(args),
         Command::Series(args) => meta_cmd::run_series(args),
         Command::Stats(args) => stats_cmd::run(args),
+        Command::Verify(args) => verify_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -3,3 +3,8 @@
 //! glue and the compactor can reuse the checks.
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 #![forbid(unsafe_code)]
+
+pub mod error;
+pub mod report;
+pub mod target;
+pub mod verify;
