@@ -1,48 +1,16 @@
 //! The HTTP endpoints (on Loki's `server.http_listen_address`/`http_listen_port`): `/ready`,
-//! `/metrics`, `/config`, `/services`, `/compactor/ring`. A small HTTP/1.1 responder of our
-//! own: five GET routes do not need a web framework.
+//! `/metrics`, `/config`, `/services`, `/compactor/ring`, and the delete-request API
+//! ([`DeleteApi`]). A small HTTP/1.1 responder of our own: a handful of routes with query
+//! parameters and no request bodies do not need a web framework.
 
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::deletes::DeleteDb;
+use crate::deletes::api::{DeleteApi, Response};
 use crate::lease::LeaseRecord;
 use crate::runner::Compactor;
-
-/// Where the delete-request DB is read from, with a short cache (queriers poll it).
-#[derive(Debug)]
-pub struct DeleteSource {
-    bucket: loki_bucket::Bucket,
-    key_prefix: String,
-    auth_enabled: bool,
-    cache: tokio::sync::Mutex<Option<(std::time::Instant, Arc<DeleteDb>)>>,
-}
-
-impl DeleteSource {
-    /// The DB under `<key_prefix>delete_requests/` in `bucket`.
-    pub fn new(bucket: loki_bucket::Bucket, key_prefix: &str, auth_enabled: bool) -> Self {
-        DeleteSource {
-            bucket,
-            key_prefix: key_prefix.to_owned(),
-            auth_enabled,
-            cache: tokio::sync::Mutex::new(None),
-        }
-    }
-
-    async fn db(&self) -> crate::Result<Arc<DeleteDb>> {
-        let mut c = self.cache.lock().await;
-        if let Some((at, db)) = c.as_ref() {
-            if at.elapsed() < std::time::Duration::from_secs(30) {
-                return Ok(Arc::clone(db));
-            }
-        }
-        let db = Arc::new(DeleteDb::load(&self.bucket, &self.key_prefix).await?);
-        *c = Some((std::time::Instant::now(), Arc::clone(&db)));
-        Ok(db)
-    }
-}
 
 /// Life-cycle state shown by `/ready` and `/services`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,8 +48,8 @@ pub struct HttpState {
     pub phase: Mutex<Phase>,
     /// Lease state.
     pub lease: Mutex<LeaseView>,
-    /// Delete-request DB (read-only), if configured.
-    pub deletes: Option<DeleteSource>,
+    /// Delete-request API (with `retention_enabled`).
+    pub deletes: Option<Arc<DeleteApi>>,
 }
 
 fn response(status: &str, ctype: &str, body: &str) -> Vec<u8> {
@@ -164,30 +132,73 @@ pub fn route(state: &HttpState, path: &str) -> Vec<u8> {
     }
 }
 
+/// Longest request head we read.
+const MAX_HEAD: usize = 64 * 1024;
+/// Longest request body we drain (the API reads none; unread bytes would reset the
+/// connection before the client read our answer).
+const MAX_BODY: usize = 1 << 20;
+
 async fn serve_one(state: Arc<HttpState>, mut sock: TcpStream) {
     let mut buf = Vec::with_capacity(1024);
-    let mut tmp = [0u8; 1024];
-    // Read the request head only (bounded): every route is a GET without a body.
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 16 * 1024 {
+    let mut tmp = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if buf.len() >= MAX_HEAD {
+            let _ = sock
+                .write_all(&response(
+                    "431 Request Header Fields Too Large",
+                    "text/plain; charset=utf-8",
+                    "request header too large\n",
+                ))
+                .await;
+            return;
+        }
         match tokio::time::timeout(std::time::Duration::from_secs(10), sock.read(&mut tmp)).await {
-            Ok(Ok(0)) | Err(_) | Ok(Err(_)) => break,
+            Ok(Ok(0)) | Err(_) | Ok(Err(_)) => return,
             Ok(Ok(n)) => buf.extend_from_slice(&tmp[..n]),
         }
-    }
-    let head = String::from_utf8_lossy(&buf);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
     let mut lines = head.lines();
     let mut parts = lines.next().unwrap_or("").split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
-    let org = lines
+    let headers: Vec<(&str, &str)> = lines
         .take_while(|l| !l.is_empty())
         .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("x-scope-orgid"))
-        .map(|(_, v)| v.trim().to_owned());
-    let bare = path.split('?').next().unwrap_or("");
-    let resp = if bare == "/loki/api/v1/delete"
-        || bare.starts_with("/loki/api/v1/cache/generation_numbers")
-    {
-        delete_api(&state, method, bare, org).await
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .collect();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    };
+    let body_len = header("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(MAX_BODY);
+    let mut have = buf.len() - head_end;
+    while have < body_len {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), sock.read(&mut tmp)).await {
+            Ok(Ok(0)) | Err(_) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => have += n,
+        }
+    }
+    let (bare, query) = path.split_once('?').unwrap_or((path, ""));
+    let resp = if DeleteApi::serves(bare) {
+        match &state.deletes {
+            Some(api) => render(
+                &api.handle(method, bare, query, header("x-scope-orgid"))
+                    .await,
+            ),
+            None => response(
+                "404 Not Found",
+                "text/plain; charset=utf-8",
+                "404 page not found\n",
+            ),
+        }
     } else if method == "GET" || method == "HEAD" {
         route(&state, path)
     } else {
@@ -201,38 +212,34 @@ async fn serve_one(state: Arc<HttpState>, mut sock: TcpStream) {
     let _ = sock.shutdown().await;
 }
 
-/// The delete-request endpoints: listing and generation numbers are served from Loki's
-/// DB in the bucket; changing requests is not supported (yet) and says so.
-async fn delete_api(state: &HttpState, method: &str, path: &str, org: Option<String>) -> Vec<u8> {
-    let text = "text/plain; charset=utf-8";
-    let Some(src) = &state.deletes else {
-        return response("404 Not Found", text, "delete requests are not enabled\n");
-    };
-    let tenant = match org {
-        Some(t) if !t.is_empty() => t,
-        _ if !src.auth_enabled => "fake".to_owned(),
-        _ => return response("401 Unauthorized", text, "no org id\n"),
-    };
-    if method != "GET" {
-        return response(
-            "501 Not Implemented",
-            text,
-            "loki-compactor does not create, cancel or process delete requests yet\n",
-        );
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        204 => "No Content",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        _ => "Internal Server Error",
     }
-    match src.db().await {
-        Ok(db) if path == "/loki/api/v1/delete" => {
-            response("200 OK", "application/json", &db.list_json(&tenant))
-        }
-        Ok(db) if path == "/loki/api/v1/cache/generation_numbers" => {
-            response("200 OK", text, &db.generation_json(&tenant))
-        }
-        Ok(_) => response("404 Not Found", text, "404 page not found\n"),
-        Err(e) => {
-            tracing::error!(err = %e, "cannot read the delete-request DB");
-            response("500 Internal Server Error", text, &format!("{e}\n"))
-        }
+}
+
+/// Serialises an API answer.
+fn render(r: &Response) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {} {}\r\n", r.status, reason(r.status));
+    if let Some(ct) = r.content_type {
+        out.push_str(&format!("Content-Type: {ct}\r\n"));
     }
+    for (k, v) in &r.headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if r.status != 204 {
+        out.push_str(&format!("Content-Length: {}\r\n", r.body.len()));
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    out.push_str(&r.body);
+    out.into_bytes()
 }
 
 /// Serves until the listener fails.

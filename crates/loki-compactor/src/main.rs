@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use loki_bucket::{Bucket, BucketOptions};
-use loki_compactor::http::{serve, DeleteSource, HttpState, LeaseView, Phase};
+use loki_compactor::http::{serve, HttpState, LeaseView, Phase};
 use loki_compactor::lease::{Lease, LeaseState, LEASE_KEY};
 use loki_compactor::markers::MarkerFormat;
 use loki_compactor::metrics::names;
@@ -59,6 +59,11 @@ struct Cli {
     /// How long `--once` waits for another instance's lease, seconds.
     #[arg(long = "lease.wait-seconds", default_value_t = 300)]
     lease_wait: u64,
+    /// Accept redaction requests (`/compactor/api/v1/redact`, our extension): matched text
+    /// is masked instead of the line being deleted.
+    #[arg(long = "compactor.redaction-enabled", num_args = 0..=1,
+          default_missing_value = "true", default_value = "false")]
+    redaction_enabled: bool,
 }
 
 /// Loki's flags are single-dash (`-config.file=x`); clap wants `--`.
@@ -94,6 +99,8 @@ fn init_logging(cli: &Cli) -> Result<()> {
 struct ServerBlock {
     http_listen_address: String,
     http_listen_port: Option<u16>,
+    grpc_listen_address: String,
+    grpc_listen_port: Option<u16>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -102,17 +109,31 @@ struct Outer {
     server: ServerBlock,
 }
 
-fn listen_addr(path: &std::path::Path) -> String {
+/// HTTP and gRPC listen addresses from `server:` (Loki's defaults 3100 and 9095).
+fn listen_addrs(path: &std::path::Path) -> (String, String) {
     let o: Outer = std::fs::read_to_string(path)
         .ok()
         .and_then(|t| serde_yaml_ng::from_str(&t).ok())
         .unwrap_or_default();
-    let host = if o.server.http_listen_address.is_empty() {
-        "0.0.0.0".to_owned()
-    } else {
-        o.server.http_listen_address
+    let host = |h: &str| {
+        if h.is_empty() {
+            "0.0.0.0".to_owned()
+        } else {
+            h.to_owned()
+        }
     };
-    format!("{host}:{}", o.server.http_listen_port.unwrap_or(3100))
+    (
+        format!(
+            "{}:{}",
+            host(&o.server.http_listen_address),
+            o.server.http_listen_port.unwrap_or(3100)
+        ),
+        format!(
+            "{}:{}",
+            host(&o.server.grpc_listen_address),
+            o.server.grpc_listen_port.unwrap_or(9095)
+        ),
+    )
 }
 
 fn holder_id(cli: &Cli) -> String {
@@ -184,7 +205,7 @@ async fn run(cli: Cli) -> Result<()> {
         expand_env: cli.expand_env,
     };
     let cfg = LokiConfig::load(&load).context("loading config")?;
-    let addr = listen_addr(&cfg.file);
+    let (addr, grpc_addr) = listen_addrs(&cfg.file);
     let opts = Options {
         dry_run: cli.dry_run,
         marker_format: cli.marker_format,
@@ -207,16 +228,27 @@ async fn run(cli: Cli) -> Result<()> {
         }
         None => lease_bucket_for_deletes(&compactor)?,
     };
-    let deletes = DeleteSource::new(
-        delete_bucket,
-        &cfg.compactor.delete_request_store_key_prefix,
-        cfg.auth_enabled,
-    );
+    // Delete requests exist only with retention (as in Loki); `--once` serves no API.
+    let deletes = if cfg.compactor.retention_enabled && !cli.once {
+        Some(
+            loki_compactor::deletes::setup::open_api(
+                cfg,
+                delete_bucket,
+                Arc::clone(compactor.metrics()),
+                Clock::system(),
+                cli.redaction_enabled,
+            )
+            .await
+            .context("opening the delete-request store")?,
+        )
+    } else {
+        None
+    };
     let state = Arc::new(HttpState {
         compactor: Arc::clone(&compactor),
         phase: Mutex::new(Phase::Starting),
         lease: Mutex::new(LeaseView::Unknown),
-        deletes: Some(deletes),
+        deletes: deletes.clone(),
     });
 
     if cli.once {
@@ -230,6 +262,21 @@ async fn run(cli: Cli) -> Result<()> {
     tokio::spawn(serve(listener, Arc::clone(&state)));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    if let Some(api) = deletes {
+        let listener = tokio::net::TcpListener::bind(&grpc_addr)
+            .await
+            .with_context(|| format!("listening on {grpc_addr} (gRPC)"))?;
+        tracing::info!(addr = %grpc_addr, "serving gRPC grpc.Compactor");
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let until = async move {
+                let _ = stop.changed().await;
+            };
+            if let Err(e) = loki_compactor::deletes::grpc::serve(listener, api, until).await {
+                tracing::error!(err = %e, "gRPC server failed");
+            }
+        });
+    }
     tokio::spawn(async move {
         wait_for_signal().await;
         tracing::info!("received termination signal, finishing the current step");

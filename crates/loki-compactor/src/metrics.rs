@@ -307,6 +307,18 @@ impl Metrics {
         });
     }
 
+    /// Registers a counter (`counter = true`) or gauge family defined outside this module
+    /// (the delete-request API's); a family already registered is kept.
+    pub fn register(&self, name: &'static str, help: &'static str, counter: bool) {
+        let mut f = self.families.lock().unwrap_or_else(|e| e.into_inner());
+        f.entry(name).or_insert(Family {
+            help,
+            kind: if counter { Kind::Counter } else { Kind::Gauge },
+            values: BTreeMap::new(),
+            hists: BTreeMap::new(),
+        });
+    }
+
     /// Current value of a series (tests and `/ready`).
     pub fn get(&self, name: &'static str, labels: &[(&str, &str)]) -> f64 {
         let key = label_string(labels);

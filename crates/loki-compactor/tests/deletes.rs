@@ -1,6 +1,6 @@
 //! Loki's delete-request DB (bbolt, from the golden delete-request run) read back: the
 //! listing equals what Loki's own `GET /loki/api/v1/delete` returned, before and after
-//! processing; the binary serves it to queriers and refuses changes with 501.
+//! processing; the binary migrates it into its store and serves it to queriers.
 
 mod common;
 
@@ -82,11 +82,14 @@ fn binary_serves_delete_requests_to_queriers() {
             .join("bucket/index/delete_requests/delete_requests.gz"),
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (port, grpc_port) = (free(), free());
     let cfg = tmp.path().join("loki.yaml");
     let text: String = std::fs::read_to_string(&cfg)
         .unwrap()
@@ -94,6 +97,8 @@ fn binary_serves_delete_requests_to_queriers() {
         .map(|l| {
             if l.trim_start().starts_with("http_listen_port:") {
                 format!("  http_listen_port: {port}\n")
+            } else if l.trim_start().starts_with("grpc_listen_port:") {
+                format!("  grpc_listen_port: {grpc_port}\n")
             } else {
                 format!("{l}\n")
             }
@@ -126,14 +131,32 @@ fn binary_serves_delete_requests_to_queriers() {
     .unwrap();
     assert_eq!(code, 200);
     assert!(gen.starts_with("\"1"), "{gen}");
-    let (code, _) = request(
+    // Loki's parameter rules: a 1-digit time is neither unix seconds nor RFC3339.
+    let (code, body) = request(
         port,
         "POST",
         "/loki/api/v1/delete?query=%7Ba%3D%22b%22%7D&start=1",
         "team-b",
     )
     .unwrap();
-    assert_eq!(code, 501);
+    assert_eq!(code, 400);
+    assert_eq!(
+        body,
+        "invalid start time: require unix seconds or RFC3339 format\n"
+    );
+    let (code, _) = request(
+        port,
+        "POST",
+        "/loki/api/v1/delete?query=%7Ba%3D%22b%22%7D&start=1794960000&end=1795000000",
+        "team-b",
+    )
+    .unwrap();
+    assert_eq!(code, 204);
+    let (_, body) = request(port, "GET", "/loki/api/v1/delete", "team-b").unwrap();
+    let got: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(got.as_array().unwrap().len(), 2, "{got}");
+    assert_eq!(got[1]["query"], "{a=\"b\"}");
+    assert_eq!(got[1]["status"], "received");
     let _ = Command::new("kill")
         .args(["-TERM", &child.0.id().to_string()])
         .status();

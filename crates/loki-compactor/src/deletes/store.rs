@@ -745,7 +745,24 @@ impl Worker {
             .await;
         let res = match put {
             Err(object_store::Error::NotImplemented { .. }) => {
-                // No compare-and-swap on this backend (local filesystem): one node only.
+                // No compare-and-swap on this backend (local filesystem, one node): check and
+                // write under a process-wide lock per object, so store handles of one process
+                // never overwrite each other's changes.
+                let lock = fs_lock(&format!("{}/{}", self.bucket.name(), self.key));
+                let _g = lock.lock().await;
+                let current = match store.head(&p).await {
+                    Ok(m) => Some(m.e_tag),
+                    Err(object_store::Error::NotFound { .. }) => None,
+                    Err(e) => return Err(Upload::Failed(self.obj_err(e))),
+                };
+                let unchanged = match (&self.version, &current) {
+                    (Version::At(v), Some(tag)) => tag.is_some() && *tag == v.e_tag,
+                    (Version::Absent, None) => true,
+                    _ => false,
+                };
+                if !unchanged {
+                    return Err(Upload::Conflict);
+                }
                 store.put(&p, payload).await
             }
             other => other,
@@ -763,6 +780,18 @@ impl Worker {
             Err(e) => Err(Upload::Failed(self.obj_err(e))),
         }
     }
+}
+
+/// Per-object locks for backends without conditional writes.
+fn fs_lock(key: &str) -> Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: std::sync::OnceLock<
+        Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    > = std::sync::OnceLock::new();
+    let mut m = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    Arc::clone(m.entry(key.to_owned()).or_default())
 }
 
 enum Upload {

@@ -1,0 +1,61 @@
+//! Delete-query validation and Loki's "has a filter" rule (spec §8.2): the query is a LogQL
+//! log selector (stream matchers plus pipeline), never a metric query.
+
+use loki_logql::{LineOp, LogExpr, Stage};
+
+/// Loki's 400 message for an unparsable delete query.
+pub const INVALID_QUERY: &str = "invalid query expression";
+
+/// Parses a delete query; `Err` carries the parser's reason (the API answers
+/// [`INVALID_QUERY`]).
+pub fn parse(query: &str) -> Result<LogExpr, String> {
+    loki_logql::parse_log(query).map_err(|e| e.to_string())
+}
+
+/// Loki's `HasFilter`: a label-filter stage, or a line filter other than the
+/// match-everything `|= ""` / `|~ ""`. Parsers and formatters alone do not count. Decides
+/// sharding and whole-chunk versus line-level deletion.
+pub fn has_filter(expr: &LogExpr) -> bool {
+    expr.stages.iter().any(|s| match s {
+        Stage::LabelFilter(_) => true,
+        Stage::LineFilter { op, value, .. } => {
+            !(value.is_empty() && matches!(op, LineOp::Contains | LineOp::Match))
+        }
+        _ => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_rule() {
+        for (q, want) in [
+            (r#"{app="a"}"#, false),
+            (r#"{app="a"} |= """#, false),
+            (r#"{app="a"} |~ """#, false),
+            (r#"{app="a"} | json"#, false),
+            (r#"{app="a"} | logfmt | line_format "{{.msg}}""#, false),
+            (r#"{app="a"} |= "x""#, true),
+            (r#"{app="a"} != """#, true),
+            (r#"{app="a"} | level="error""#, true),
+            (r#"{app="a"} | json | n > 3"#, true),
+        ] {
+            assert_eq!(has_filter(&parse(q).unwrap()), want, "{q}");
+        }
+    }
+
+    #[test]
+    fn rejects_non_selectors() {
+        for q in [
+            "",
+            "app",
+            r#"{app="a""#,
+            r#"count_over_time({app="a"}[5m])"#,
+            r#"{app="a"} |= "#,
+        ] {
+            assert!(parse(q).is_err(), "{q}");
+        }
+    }
+}
