@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use loki_chunk::{ChunkObject, IterOptions};
 use loki_logql::{
     evaluate, parse, parse_step_ns, parse_time_ns, Direction, Expr, InputEntry, InputStream,
-    LineOp, LogExpr, QueryParams, QueryResult, Source, Stage,
+    LogExpr, QueryParams, QueryResult, Source, Stage,
 };
 
 use std::sync::Arc;
@@ -174,15 +174,7 @@ struct StreamRead {
 /// Whether a stored line passes the leading line filters.
 fn passes(filters: &[Stage], line: &[u8]) -> bool {
     filters.iter().all(|f| match f {
-        Stage::LineFilter { op, value, re } => {
-            let text = String::from_utf8_lossy(line);
-            match op {
-                LineOp::Contains => text.contains(value.as_str()),
-                LineOp::NotContains => !text.contains(value.as_str()),
-                LineOp::Match => re.as_ref().is_some_and(|r| r.is_match(&text)),
-                LineOp::NotMatch => !re.as_ref().is_some_and(|r| r.is_match(&text)),
-            }
-        }
+        Stage::LineFilter(f) => f.keeps(&String::from_utf8_lossy(line)),
         _ => true,
     })
 }

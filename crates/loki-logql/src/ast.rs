@@ -66,6 +66,63 @@ pub enum LineOp {
     Match,
     /// `!~`
     NotMatch,
+    /// `|>` (pattern)
+    PatternMatch,
+    /// `!>` (pattern)
+    PatternNotMatch,
+}
+
+impl LineOp {
+    /// `!=`, `!~`, `!>`: the line is kept when no alternative is found.
+    pub fn is_negative(self) -> bool {
+        matches!(
+            self,
+            LineOp::NotContains | LineOp::NotMatch | LineOp::PatternNotMatch
+        )
+    }
+}
+
+/// One alternative of a line filter (`|= "a" or "b"` has two).
+#[derive(Debug, Clone)]
+pub enum LineMatch {
+    /// Substring (`|=`, `!=`).
+    Literal(String),
+    /// Unanchored regex (`|~`, `!~`).
+    Regex(Regex),
+    /// Pattern (`|>`, `!>`): literals in order, `<_>` matching anything.
+    Pattern(crate::pattern::Pattern),
+    /// `ip("…")`: some IP address in the line is in the range.
+    Ip(crate::ip::IpRange),
+}
+
+impl LineMatch {
+    /// Whether `line` has this alternative.
+    pub fn found_in(&self, line: &str) -> bool {
+        match self {
+            LineMatch::Literal(s) => line.contains(s.as_str()),
+            LineMatch::Regex(r) => r.is_match(line),
+            LineMatch::Pattern(p) => p.matches(line).is_some(),
+            LineMatch::Ip(r) => r.found_in_line(line),
+        }
+    }
+}
+
+/// A line filter stage: an operator and its `or` alternatives.
+#[derive(Debug, Clone)]
+pub struct LineFilter {
+    /// Operator.
+    pub op: LineOp,
+    /// Alternatives; positive operators keep a line having any of them, negative ones a
+    /// line having none.
+    pub alternatives: Vec<LineMatch>,
+}
+
+impl LineFilter {
+    /// Whether the filter keeps `line`.
+    pub fn keeps(&self, line: &str) -> bool {
+        let found = self.alternatives.iter().any(|m| m.found_in(line));
+        found != self.op.is_negative()
+    }
 }
 
 /// Numeric comparison in label filters.
@@ -119,6 +176,15 @@ pub enum LabelFilter {
     Or(Box<LabelFilter>, Box<LabelFilter>),
     /// String comparison.
     Str(Matcher),
+    /// `name = ip("…")` (or `!=`): the label's value is an address in the range.
+    Ip {
+        /// Label name.
+        name: String,
+        /// `!=`: keep values that are not addresses in the range.
+        negate: bool,
+        /// The range.
+        range: crate::ip::IpRange,
+    },
     /// Numeric, duration or bytes comparison.
     Num {
         /// Label name.
@@ -155,18 +221,16 @@ pub enum LabelFmt {
 #[derive(Debug, Clone)]
 pub enum Stage {
     /// `|= "x"` and friends.
-    LineFilter {
-        /// Operator.
-        op: LineOp,
-        /// Literal or pattern.
-        value: String,
-        /// Compiled pattern for `|~`/`!~`.
-        re: Option<Regex>,
-    },
+    LineFilter(LineFilter),
     /// `| json` with optional `label="expr"` extractions.
     Json(Vec<(String, String)>),
-    /// `| logfmt`.
-    Logfmt,
+    /// `| logfmt`, `| logfmt --strict --keep-empty`.
+    Logfmt {
+        /// Stop at the first syntax error and flag the line (default: skip bad tokens).
+        strict: bool,
+        /// Keep standalone keys (`key` without `=`) with an empty value.
+        keep_empty: bool,
+    },
     /// `| regexp "…"`.
     Regexp(Regex),
     /// `| pattern "…"`.
@@ -303,6 +367,26 @@ pub struct RangeAgg {
     pub grouping: Option<Grouping>,
 }
 
+/// Which side of a vector match has many series per match group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupSide {
+    /// `group_left`: the left side is the "many" side.
+    Left,
+    /// `group_right`: the right side is.
+    Right,
+}
+
+/// `on(…)`/`ignoring(…)` and `group_left(…)`/`group_right(…)` of a binary operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VectorMatching {
+    /// `on` (match on these labels only) instead of `ignoring` (all but these).
+    pub on: bool,
+    /// The labels of `on`/`ignoring`.
+    pub labels: Vec<String>,
+    /// Many-to-one or one-to-many, with the labels copied from the "one" side.
+    pub group: Option<(GroupSide, Vec<String>)>,
+}
+
 /// A metric (sample-producing) expression.
 #[derive(Debug, Clone)]
 pub enum MetricExpr {
@@ -325,6 +409,8 @@ pub enum MetricExpr {
         op: BinOp,
         /// `bool` modifier on comparisons.
         return_bool: bool,
+        /// `on`/`ignoring`/`group_*`; `None` matches identical label sets.
+        matching: Option<VectorMatching>,
         /// Left side.
         lhs: Box<MetricExpr>,
         /// Right side.
@@ -332,6 +418,28 @@ pub enum MetricExpr {
     },
     /// A number.
     Scalar(f64),
+    /// `vector(x)`: one series without labels.
+    VectorLit(f64),
+    /// `sort(…)` / `sort_desc(…)`: orders an instant vector by value.
+    Sort {
+        /// `sort_desc`.
+        desc: bool,
+        /// Operand.
+        inner: Box<MetricExpr>,
+    },
+    /// `label_replace(v, "dst", "replacement", "src", "regex")`.
+    LabelReplace {
+        /// Operand.
+        inner: Box<MetricExpr>,
+        /// Label to set.
+        dst: String,
+        /// Replacement with `$1`/`${name}` references.
+        replacement: String,
+        /// Label whose value the regex matches.
+        src: String,
+        /// The regex, anchored.
+        re: Regex,
+    },
 }
 
 /// A parsed query.
@@ -349,12 +457,14 @@ impl Expr {
         fn walk<'a>(m: &'a MetricExpr, out: &mut Vec<&'a LogExpr>) {
             match m {
                 MetricExpr::Range(r) => out.push(&r.log),
-                MetricExpr::Vector { inner, .. } => walk(inner, out),
+                MetricExpr::Vector { inner, .. }
+                | MetricExpr::Sort { inner, .. }
+                | MetricExpr::LabelReplace { inner, .. } => walk(inner, out),
                 MetricExpr::Binary { lhs, rhs, .. } => {
                     walk(lhs, out);
                     walk(rhs, out);
                 }
-                MetricExpr::Scalar(_) => {}
+                MetricExpr::Scalar(_) | MetricExpr::VectorLit(_) => {}
             }
         }
         match self {
@@ -373,9 +483,11 @@ impl Expr {
         fn walk(m: &MetricExpr) -> i64 {
             match m {
                 MetricExpr::Range(r) => r.range_ns + r.offset_ns,
-                MetricExpr::Vector { inner, .. } => walk(inner),
+                MetricExpr::Vector { inner, .. }
+                | MetricExpr::Sort { inner, .. }
+                | MetricExpr::LabelReplace { inner, .. } => walk(inner),
                 MetricExpr::Binary { lhs, rhs, .. } => walk(lhs).max(walk(rhs)),
-                MetricExpr::Scalar(_) => 0,
+                MetricExpr::Scalar(_) | MetricExpr::VectorLit(_) => 0,
             }
         }
         match self {

@@ -229,7 +229,10 @@ fn eval_metric(m: &MetricExpr, src: &mut dyn Source, p: &QueryParams) -> Result<
             .into_iter()
             .map(|(l, v)| (l, p.start_ns / 1_000_000, v))
             .collect();
-        out.sort_by(|a, b| cmp_labels(&a.0, &b.0));
+        // `sort`/`sort_desc` at the top decide the order of an instant vector.
+        if !matches!(m, MetricExpr::Sort { .. }) {
+            out.sort_by(|a, b| cmp_labels(&a.0, &b.0));
+        }
         return Ok(QueryResult::Vector(out));
     }
     let mut series: HashMap<String, Series> = HashMap::new();
@@ -264,6 +267,36 @@ fn cmp_labels(a: &LabelPairs, b: &LabelPairs) -> std::cmp::Ordering {
 fn eval_value(m: &MetricExpr, src: &mut dyn Source, ts: &[i64]) -> Result<Value> {
     match m {
         MetricExpr::Scalar(x) => Ok(Value::Scalar(*x)),
+        MetricExpr::VectorLit(x) => Ok(Value::Vectors(
+            ts.iter().map(|_| vec![(Vec::new(), *x)]).collect(),
+        )),
+        MetricExpr::Sort { desc, inner } => {
+            let Value::Vectors(mut vs) = eval_value(inner, src, ts)? else {
+                return Err(Error::Eval("sort needs a vector, got a scalar".into()));
+            };
+            for v in &mut vs {
+                sort_by_value(v, *desc);
+            }
+            Ok(Value::Vectors(vs))
+        }
+        MetricExpr::LabelReplace {
+            inner,
+            dst,
+            replacement,
+            src: src_label,
+            re,
+        } => {
+            let Value::Vectors(vs) = eval_value(inner, src, ts)? else {
+                return Err(Error::Eval(
+                    "label_replace needs a vector, got a scalar".into(),
+                ));
+            };
+            let out = vs
+                .into_iter()
+                .map(|v| label_replace(v, dst, replacement, src_label, re))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Value::Vectors(out))
+        }
         MetricExpr::Range(r) => Ok(Value::Vectors(eval_range(r, src, ts)?)),
         MetricExpr::Vector {
             op,
@@ -283,12 +316,13 @@ fn eval_value(m: &MetricExpr, src: &mut dyn Source, ts: &[i64]) -> Result<Value>
         MetricExpr::Binary {
             op,
             return_bool,
+            matching,
             lhs,
             rhs,
         } => {
             let l = eval_value(lhs, src, ts)?;
             let r = eval_value(rhs, src, ts)?;
-            binary(*op, *return_bool, l, r)
+            binary(*op, *return_bool, matching.as_ref(), l, r)
         }
     }
 }
@@ -590,7 +624,13 @@ fn vec_scalar(op: BinOp, rb: bool, v: Vector, s: f64, scalar_left: bool) -> Vect
         .collect()
 }
 
-fn binary(op: BinOp, rb: bool, l: Value, r: Value) -> Result<Value> {
+fn binary(
+    op: BinOp,
+    rb: bool,
+    matching: Option<&VectorMatching>,
+    l: Value,
+    r: Value,
+) -> Result<Value> {
     Ok(match (l, r) {
         (Value::Scalar(a), Value::Scalar(b)) => Value::Scalar(
             apply(op, a, b).ok_or_else(|| Error::Eval("set operators need vectors".into()))?,
@@ -608,48 +648,193 @@ fn binary(op: BinOp, rb: bool, l: Value, r: Value) -> Result<Value> {
         (Value::Vectors(a), Value::Vectors(b)) => Value::Vectors(
             a.into_iter()
                 .zip(b)
-                .map(|(x, y)| vec_vec(op, rb, x, y))
-                .collect(),
+                .map(|(x, y)| vec_vec(op, rb, matching, x, y))
+                .collect::<Result<Vec<_>>>()?,
         ),
     })
 }
 
-/// One-to-one matching on identical label sets.
-fn vec_vec(op: BinOp, rb: bool, a: Vector, b: Vector) -> Vector {
-    let rhs: HashMap<String, (LabelPairs, f64)> = b
-        .iter()
-        .map(|(l, x)| (labels_string(l), (l.clone(), *x)))
-        .collect();
+/// The labels two samples are matched on: all of them by default, only the `on(…)`
+/// labels, or all but the `ignoring(…)` ones.
+fn signature(l: &LabelPairs, m: Option<&VectorMatching>) -> String {
+    match m {
+        None => labels_string(l),
+        Some(m) => {
+            let kept: LabelPairs = l
+                .iter()
+                .filter(|(n, _)| m.labels.contains(n) == m.on)
+                .cloned()
+                .collect();
+            labels_string(&kept)
+        }
+    }
+}
+
+/// Vector-to-vector operation with Prometheus' matching rules.
+fn vec_vec(
+    op: BinOp,
+    rb: bool,
+    m: Option<&VectorMatching>,
+    a: Vector,
+    b: Vector,
+) -> Result<Vector> {
     match op {
-        BinOp::And => a
-            .into_iter()
-            .filter(|(l, _)| rhs.contains_key(&labels_string(l)))
-            .collect(),
-        BinOp::Unless => a
-            .into_iter()
-            .filter(|(l, _)| !rhs.contains_key(&labels_string(l)))
-            .collect(),
+        BinOp::And | BinOp::Unless => {
+            let rhs: std::collections::HashSet<String> =
+                b.iter().map(|(l, _)| signature(l, m)).collect();
+            let keep_found = op == BinOp::And;
+            return Ok(a
+                .into_iter()
+                .filter(|(l, _)| rhs.contains(&signature(l, m)) == keep_found)
+                .collect());
+        }
         BinOp::Or => {
             let lhs: std::collections::HashSet<String> =
-                a.iter().map(|(l, _)| labels_string(l)).collect();
+                a.iter().map(|(l, _)| signature(l, m)).collect();
             let mut out = a;
             out.extend(
                 b.into_iter()
-                    .filter(|(l, _)| !lhs.contains(&labels_string(l))),
+                    .filter(|(l, _)| !lhs.contains(&signature(l, m))),
             );
-            out
+            return Ok(out);
         }
-        _ => a
-            .into_iter()
-            .filter_map(|(l, x)| {
-                let (_, y) = rhs.get(&labels_string(&l))?;
-                let r = apply(op, x, *y)?;
-                if is_cmp(op) && !rb {
-                    (r != 0.0).then_some((l, x))
-                } else {
-                    Some((l, r))
-                }
-            })
-            .collect(),
+        _ => {}
     }
+    let side = m.and_then(|m| m.group.as_ref().map(|g| g.0));
+    // The "many" side keeps its labels; the "one" side must be unique per signature.
+    let (many, one, one_name) = match side {
+        Some(GroupSide::Right) => (b, a, "left"),
+        _ => (a, b, "right"),
+    };
+    let mut ones: HashMap<String, (LabelPairs, f64)> = HashMap::new();
+    for (l, x) in one {
+        let sig = signature(&l, m);
+        if ones.contains_key(&sig) {
+            return Err(Error::Eval(format!(
+                "found duplicate series for the match group {sig} on the {one_name} hand-side \
+                 of the operation; many-to-many matching not allowed: matching labels must be \
+                 unique on one side"
+            )));
+        }
+        ones.insert(sig, (l, x));
+    }
+    let mut seen_many: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut seen_out: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut out = Vector::new();
+    for (l, x) in many {
+        let sig = signature(&l, m);
+        let Some((ol, ox)) = ones.get(&sig) else {
+            continue;
+        };
+        if side.is_none() && !seen_many.insert(sig.clone()) {
+            return Err(Error::Eval(format!(
+                "multiple matches for labels {sig}: many-to-one matching must be explicit \
+                 (group_left/group_right)"
+            )));
+        }
+        // Operands in the order written.
+        let (vl, vr) = if side == Some(GroupSide::Right) {
+            (*ox, x)
+        } else {
+            (x, *ox)
+        };
+        let Some(r) = apply(op, vl, vr) else {
+            continue;
+        };
+        let value = if is_cmp(op) && !rb {
+            if r == 0.0 {
+                continue;
+            }
+            vl
+        } else {
+            r
+        };
+        let labels = result_labels(l, ol, m);
+        if side.is_some() && !seen_out.insert(labels_string(&labels)) {
+            return Err(Error::Eval(format!(
+                "multiple matches for labels {}: grouping labels must ensure unique matches",
+                labels_string(&labels)
+            )));
+        }
+        out.push((labels, value));
+    }
+    Ok(out)
+}
+
+/// Labels of a binary result: one-to-one keeps the matched labels only; group_left /
+/// group_right keep the "many" side's labels plus the listed labels of the "one" side.
+fn result_labels(many: LabelPairs, one: &LabelPairs, m: Option<&VectorMatching>) -> LabelPairs {
+    let Some(m) = m else {
+        return many;
+    };
+    let mut l = many;
+    match &m.group {
+        None => l.retain(|(n, _)| m.labels.contains(n) == m.on),
+        Some((_, include)) => {
+            for name in include {
+                l.retain(|(n, _)| n != name);
+                if let Some((_, v)) = one.iter().find(|(n, _)| n == name) {
+                    if !v.is_empty() {
+                        l.push((name.clone(), v.clone()));
+                    }
+                }
+            }
+            l.sort();
+        }
+    }
+    l
+}
+
+/// Orders by value, NaN last either way.
+fn sort_by_value(v: &mut Vector, desc: bool) {
+    v.sort_by(|a, b| match (a.1.is_nan(), b.1.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        _ => {
+            let o = a.1.partial_cmp(&b.1).unwrap_or(std::cmp::Ordering::Equal);
+            if desc {
+                o.reverse()
+            } else {
+                o
+            }
+        }
+    });
+}
+
+/// Prometheus' label_replace on one vector: when `re` matches the value of `src`
+/// (absent = ""), `dst` becomes the expanded replacement (removed when empty).
+fn label_replace(
+    v: Vector,
+    dst: &str,
+    replacement: &str,
+    src: &str,
+    re: &regex::Regex,
+) -> Result<Vector> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vector::with_capacity(v.len());
+    for (mut l, x) in v {
+        let value = l
+            .iter()
+            .find(|(n, _)| n == src)
+            .map_or("", |(_, v)| v.as_str())
+            .to_owned();
+        if let Some(c) = re.captures(&value) {
+            let mut res = String::new();
+            c.expand(replacement, &mut res);
+            l.retain(|(n, _)| n != dst);
+            if !res.is_empty() {
+                l.push((dst.to_owned(), res));
+                l.sort();
+            }
+        }
+        if !seen.insert(labels_string(&l)) {
+            return Err(Error::Eval(format!(
+                "vector cannot contain metrics with the same labelset {}",
+                labels_string(&l)
+            )));
+        }
+        out.push((l, x));
+    }
+    Ok(out)
 }

@@ -18,9 +18,9 @@ pub(crate) enum Kind {
     Eof,
 }
 
-const PUNCTS: [&str; 24] = [
-    "|=", "|~", "!=", "!~", "=~", "==", ">=", "<=", "{", "}", "(", ")", "[", "]", ",", "|", "=",
-    ">", "<", "+", "-", "*", "/", "%",
+const PUNCTS: [&str; 27] = [
+    "|=", "|~", "|>", "!=", "!~", "!>", "=~", "==", ">=", "<=", "{", "}", "(", ")", "[", "]", ",",
+    "|", "=", ">", "<", "+", "-", "*", "/", "%", "^",
 ];
 
 pub(crate) fn lex(src: &str) -> Result<Vec<Tok>> {
@@ -72,6 +72,20 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Tok>> {
             }
             out.push(Tok {
                 kind: Kind::Num(src[i..j].to_owned()),
+                pos,
+            });
+            i = j;
+        } else if c == b'-'
+            && b.get(i + 1) == Some(&b'-')
+            && b.get(i + 2).is_some_and(u8::is_ascii_alphabetic)
+        {
+            // A parser flag (`logfmt --keep-empty`): one identifier token with its dashes.
+            let mut j = i + 2;
+            while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'-' || b[j] == b'_') {
+                j += 1;
+            }
+            out.push(Tok {
+                kind: Kind::Ident(src[i..j].to_owned()),
                 pos,
             });
             i = j;
@@ -173,6 +187,13 @@ mod tests {
         assert_eq!(k[5], Kind::Punct("|="));
         assert_eq!(k[8], Kind::Num("5m".into()));
         assert_eq!(k[11], Kind::Num("1.5e-3".into()));
+        let t = lex(r#"| logfmt --keep-empty --strict |> "<_>" !> `x` 2^3"#).unwrap();
+        let k: Vec<_> = t.into_iter().map(|t| t.kind).collect();
+        assert_eq!(k[2], Kind::Ident("--keep-empty".into()));
+        assert_eq!(k[3], Kind::Ident("--strict".into()));
+        assert_eq!(k[4], Kind::Punct("|>"));
+        assert_eq!(k[6], Kind::Punct("!>"));
+        assert_eq!(k[9], Kind::Punct("^"));
     }
 
     #[test]

@@ -32,6 +32,8 @@
 mod ast;
 mod error;
 mod eval;
+mod ip;
+mod json_path;
 mod labels;
 mod lexer;
 mod parser;
@@ -46,6 +48,7 @@ mod units;
 pub use ast::*;
 pub use error::{Error, Result};
 pub use eval::{evaluate, Direction, InputEntry, InputStream, QueryParams, Source};
+pub use ip::IpRange;
 pub use labels::{labels_string, LabelPairs, LabelsBuilder};
 pub use parser::{parse, parse_log};
 pub use pattern::Pattern;

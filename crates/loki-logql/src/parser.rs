@@ -174,7 +174,7 @@ impl Parser {
 
     fn binary(&mut self, level: usize) -> Result<MetricExpr> {
         if level == LEVELS.len() {
-            return self.pow();
+            return self.unary();
         }
         let mut lhs = self.binary(level + 1)?;
         loop {
@@ -185,16 +185,22 @@ impl Parser {
             });
             let Some(&(_, op)) = found else { break };
             self.bump();
+            let bool_pos = self.pos();
             let return_bool = if self.is_ident("bool") {
                 self.bump();
                 true
             } else {
                 false
             };
+            if return_bool && !is_comparison(op) {
+                return perr(bool_pos, "`bool` is only allowed on comparison operators");
+            }
+            let matching = self.vector_matching(op)?;
             let rhs = self.binary(level + 1)?;
             lhs = MetricExpr::Binary {
                 op,
                 return_bool,
+                matching,
                 lhs: Box::new(lhs),
                 rhs: Box::new(rhs),
             };
@@ -202,10 +208,63 @@ impl Parser {
         Ok(lhs)
     }
 
-    fn pow(&mut self) -> Result<MetricExpr> {
-        let lhs = self.unary()?;
-        // `^` is not a lexer punct on purpose-free inputs; kept for completeness.
-        Ok(lhs)
+    /// `on(…)`/`ignoring(…)` then `group_left(…)`/`group_right(…)`, after an operator.
+    fn vector_matching(&mut self, op: BinOp) -> Result<Option<VectorMatching>> {
+        let on = if self.is_ident("on") {
+            true
+        } else if self.is_ident("ignoring") {
+            false
+        } else {
+            return Ok(None);
+        };
+        self.bump();
+        let labels = self.label_list()?;
+        let pos = self.pos();
+        let side = if self.is_ident("group_left") {
+            Some(GroupSide::Left)
+        } else if self.is_ident("group_right") {
+            Some(GroupSide::Right)
+        } else {
+            None
+        };
+        let group = match side {
+            None => None,
+            Some(side) => {
+                if matches!(op, BinOp::And | BinOp::Or | BinOp::Unless) {
+                    return perr(pos, "no grouping allowed for `and`, `or`, `unless`");
+                }
+                self.bump();
+                let include = if self.is_punct("(") {
+                    self.label_list()?
+                } else {
+                    Vec::new()
+                };
+                if let Some(l) = include.iter().find(|l| on && labels.contains(l)) {
+                    return perr(
+                        pos,
+                        format!("label `{l}` must not occur in both on() and group_*() clauses"),
+                    );
+                }
+                Some((side, include))
+            }
+        };
+        Ok(Some(VectorMatching { on, labels, group }))
+    }
+
+    /// `(a, b, …)`, possibly empty.
+    fn label_list(&mut self) -> Result<Vec<String>> {
+        self.expect_punct("(")?;
+        let mut labels = Vec::new();
+        if !self.is_punct(")") {
+            loop {
+                labels.push(self.ident()?);
+                if !self.eat_punct(",") {
+                    break;
+                }
+            }
+        }
+        self.expect_punct(")")?;
+        Ok(labels)
     }
 
     fn unary(&mut self) -> Result<MetricExpr> {
@@ -216,13 +275,38 @@ impl Parser {
                 e => MetricExpr::Binary {
                     op: BinOp::Mul,
                     return_bool: false,
+                    matching: None,
                     lhs: Box::new(e),
                     rhs: Box::new(MetricExpr::Scalar(-1.0)),
                 },
             });
         }
-        self.eat_punct("+");
-        self.primary()
+        if self.eat_punct("+") {
+            return self.unary();
+        }
+        self.pow()
+    }
+
+    /// `a ^ b`: binds tighter than unary minus on its left (`-2^2` is -4), right
+    /// associative.
+    fn pow(&mut self) -> Result<MetricExpr> {
+        let base = self.primary()?;
+        if !self.eat_punct("^") {
+            return Ok(base);
+        }
+        let bool_pos = self.pos();
+        if self.is_ident("bool") {
+            return perr(bool_pos, "`bool` is only allowed on comparison operators");
+        }
+        let matching = self.vector_matching(BinOp::Pow)?;
+        let exp = self.unary()?;
+        Ok(MetricExpr::Binary {
+            op: BinOp::Pow,
+            return_bool: false,
+            matching,
+            lhs: Box::new(base),
+            rhs: Box::new(exp),
+        })
     }
 
     fn primary(&mut self) -> Result<MetricExpr> {
@@ -252,7 +336,19 @@ impl Parser {
                     self.expect_punct("(")?;
                     let v = self.number()?;
                     self.expect_punct(")")?;
-                    Ok(MetricExpr::Scalar(v))
+                    Ok(MetricExpr::VectorLit(v))
+                } else if name == "sort" || name == "sort_desc" {
+                    self.bump();
+                    self.expect_punct("(")?;
+                    let inner = self.binary(0)?;
+                    self.expect_punct(")")?;
+                    Ok(MetricExpr::Sort {
+                        desc: name == "sort_desc",
+                        inner: Box::new(inner),
+                    })
+                } else if name == "label_replace" {
+                    self.bump();
+                    self.label_replace()
                 } else {
                     perr(pos, format!("unknown function `{name}`"))
                 }
@@ -262,6 +358,39 @@ impl Parser {
                 format!("expected a metric expression, found {}", self.describe()),
             ),
         }
+    }
+
+    /// `label_replace(v, "dst", "replacement", "src", "regex")`, after the name.
+    fn label_replace(&mut self) -> Result<MetricExpr> {
+        self.expect_punct("(")?;
+        let inner = self.binary(0)?;
+        self.expect_punct(",")?;
+        let dpos = self.pos();
+        let dst = self.string()?;
+        if !valid_label_name(&dst) {
+            return perr(dpos, format!("invalid destination label name {dst:?}"));
+        }
+        self.expect_punct(",")?;
+        let replacement = self.string()?;
+        self.expect_punct(",")?;
+        let spos = self.pos();
+        let src = self.string()?;
+        if !valid_label_name(&src) {
+            return perr(spos, format!("invalid source label name {src:?}"));
+        }
+        self.expect_punct(",")?;
+        let rpos = self.pos();
+        let re = self.string()?;
+        let re = Regex::new(&format!("^(?s:{re})$"))
+            .or_else(|e| perr(rpos, format!("invalid regex: {e}")))?;
+        self.expect_punct(")")?;
+        Ok(MetricExpr::LabelReplace {
+            inner: Box::new(inner),
+            dst,
+            replacement,
+            src,
+            re,
+        })
     }
 
     fn number(&mut self) -> Result<f64> {
@@ -418,6 +547,8 @@ impl Parser {
                 Kind::Punct("!=") => Some(LineOp::NotContains),
                 Kind::Punct("|~") => Some(LineOp::Match),
                 Kind::Punct("!~") => Some(LineOp::NotMatch),
+                Kind::Punct("|>") => Some(LineOp::PatternMatch),
+                Kind::Punct("!>") => Some(LineOp::PatternNotMatch),
                 _ => None,
             };
             if let Some(op) = line_op {
@@ -462,8 +593,26 @@ impl Parser {
             let stage = match name.as_str() {
                 "json" => Stage::Json(self.extraction_params()?),
                 "logfmt" => {
-                    // Flags (--strict, --keep-empty) are not lexed; plain logfmt only.
-                    Stage::Logfmt
+                    let (mut strict, mut keep_empty) = (false, false);
+                    loop {
+                        if self.is_ident("--strict") {
+                            strict = true;
+                        } else if self.is_ident("--keep-empty") {
+                            keep_empty = true;
+                        } else if let Kind::Ident(f) = self.peek() {
+                            if f.starts_with("--") {
+                                return perr(
+                                    self.pos(),
+                                    format!("unknown logfmt flag `{f}` (--strict, --keep-empty)"),
+                                );
+                            }
+                            break;
+                        } else {
+                            break;
+                        }
+                        self.bump();
+                    }
+                    Stage::Logfmt { strict, keep_empty }
                 }
                 "unpack" => Stage::Unpack,
                 "regexp" => {
@@ -532,7 +681,9 @@ impl Parser {
         loop {
             let n = self.ident()?;
             if self.eat_punct("=") {
+                let pos = self.pos();
                 let e = self.string()?;
+                crate::json_path::parse_path(&e).or_else(|m| perr(pos, m))?;
                 out.push((n, e));
             } else {
                 out.push((n.clone(), n));
@@ -566,20 +717,52 @@ impl Parser {
     }
 
     fn line_filter(&mut self, op: LineOp) -> Result<Stage> {
+        let mut alternatives = vec![self.line_match(op)?];
+        // `|= "a" or "b"`: more alternatives of the same operator.
+        while self.is_ident("or")
+            && (matches!(self.peek_at(1), Kind::Str(_))
+                || (matches!(self.peek_at(1), Kind::Ident(f) if f == "ip")
+                    && matches!(self.peek_at(2), Kind::Punct("("))))
+        {
+            self.bump();
+            alternatives.push(self.line_match(op)?);
+        }
+        Ok(Stage::LineFilter(LineFilter { op, alternatives }))
+    }
+
+    fn line_match(&mut self, op: LineOp) -> Result<LineMatch> {
         let pos = self.pos();
         let value = match self.peek().clone() {
             Kind::Str(s) => {
                 self.bump();
                 s
             }
-            Kind::Ident(f) if f == "ip" => return perr(pos, "ip() line filters are not supported"),
+            Kind::Ident(f) if f == "ip" => {
+                if !matches!(op, LineOp::Contains | LineOp::NotContains) {
+                    return perr(pos, "ip() goes with `|=` or `!=` only");
+                }
+                return Ok(LineMatch::Ip(self.ip_call()?));
+            }
             _ => return perr(pos, "expected a string after a line filter"),
         };
-        let re = match op {
-            LineOp::Match | LineOp::NotMatch => Some(compile(&value, pos)?),
-            _ => None,
-        };
-        Ok(Stage::LineFilter { op, value, re })
+        Ok(match op {
+            LineOp::Contains | LineOp::NotContains => LineMatch::Literal(value),
+            LineOp::Match | LineOp::NotMatch => LineMatch::Regex(compile(&value, pos)?),
+            LineOp::PatternMatch | LineOp::PatternNotMatch => LineMatch::Pattern(
+                crate::pattern::Pattern::parse_filter(&value).or_else(|m| perr(pos, m))?,
+            ),
+        })
+    }
+
+    /// `ip("…")`, at `ip`.
+    fn ip_call(&mut self) -> Result<crate::ip::IpRange> {
+        self.bump();
+        self.expect_punct("(")?;
+        let pos = self.pos();
+        let s = self.string()?;
+        let r = crate::ip::IpRange::parse(&s).or_else(|m| perr(pos, m))?;
+        self.expect_punct(")")?;
+        Ok(r)
     }
 
     fn label_filter_or(&mut self) -> Result<LabelFilter> {
@@ -628,6 +811,19 @@ impl Parser {
             _ => return perr(pos, "expected a comparison operator"),
         };
         let vpos = self.pos();
+        if self.is_ident("ip") && matches!(self.peek_at(1), Kind::Punct("(")) {
+            let negate = match op {
+                "=" | "==" => false,
+                "!=" => true,
+                _ => return perr(pos, format!("`{op}` cannot compare with ip()")),
+            };
+            let range = self.ip_call()?;
+            return Ok(LabelFilter::Ip {
+                name,
+                negate,
+                range,
+            });
+        }
         match self.peek().clone() {
             Kind::Str(v) => {
                 self.bump();
@@ -703,6 +899,20 @@ impl Parser {
     }
 }
 
+fn is_comparison(op: BinOp) -> bool {
+    matches!(
+        op,
+        BinOp::Eq | BinOp::Neq | BinOp::Gt | BinOp::Ge | BinOp::Lt | BinOp::Le
+    )
+}
+
+fn valid_label_name(s: &str) -> bool {
+    let mut c = s.chars();
+    c.next()
+        .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+}
+
 fn compile(pattern: &str, pos: usize) -> Result<Regex> {
     Regex::new(pattern).or_else(|e| perr(pos, format!("invalid regex: {e}")))
 }
@@ -735,6 +945,7 @@ mod tests {
             r#"quantile_over_time(0.99, {a="b"} | json | unwrap duration(x) | __error__="" [1h] offset 5m) by (k)"#,
             r#"{a="b", c=~"x|y"} |= `e` | logfmt | label_format x=`{{ .y | upper }}` | line_format "{{if .a}}{{.b}}{{end}}""#,
             r#"topk(3, sum by (a) (bytes_rate({a="é"} | pattern `<ip> <_>` | dur > 5s and size <= 1KiB [5m]))) / 2"#,
+            r#"sort_desc(label_replace(sum by (a) (rate({a="b"} |= ip("10.0.0.0/8") or "x" |> "<_> y" | logfmt --strict --keep-empty | json k="a.b[0]" | c != ip("::1") [5m])), "d", "$1", "a", "(.*)")) / on(a) group_left(d) vector(1) ^ 2"#,
         ];
         for q in samples {
             let chars: Vec<(usize, char)> = q.char_indices().collect();

@@ -175,13 +175,32 @@ impl Json<'_> {
     }
 }
 
-/// Splits a logfmt line into pairs; a key without `=` gets an empty value.
-pub fn logfmt_pairs(line: &str) -> Result<Vec<(String, String)>, String> {
+/// Splits a logfmt line into pairs. Keys with an empty value (`key`, `key=`) are kept
+/// only with `keep_empty`. A syntax error ends parsing with `strict` (pairs before it are
+/// kept and the error returned); otherwise the bad token is skipped, up to the next
+/// whitespace, and parsing goes on.
+pub fn logfmt_pairs(
+    line: &str,
+    strict: bool,
+    keep_empty: bool,
+) -> (Vec<(String, String)>, Option<String>) {
     let b = line.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
+    let is_ws = |c: u8| c == b' ' || c == b'\t' || c == b'\n' || c == b'\r';
+    let skip_token = |mut i: usize| {
+        while i < b.len() && !is_ws(b[i]) {
+            i += 1;
+        }
+        i
+    };
+    let push = |out: &mut Vec<(String, String)>, k: &str, v: String| {
+        if keep_empty || !v.is_empty() {
+            out.push((k.to_owned(), v));
+        }
+    };
     while i < b.len() {
-        while i < b.len() && (b[i] == b' ' || b[i] == b'\t' || b[i] == b'\n' || b[i] == b'\r') {
+        while i < b.len() && is_ws(b[i]) {
             i += 1;
         }
         if i >= b.len() {
@@ -193,14 +212,19 @@ pub fn logfmt_pairs(line: &str) -> Result<Vec<(String, String)>, String> {
         }
         let key = &line[ks..i];
         if key.is_empty() {
-            return Err(format!(
+            let err = format!(
                 "logfmt syntax error at pos {}: unexpected '{}'",
                 i + 1,
                 b[i] as char
-            ));
+            );
+            if strict {
+                return (out, Some(err));
+            }
+            i = skip_token(i + 1);
+            continue;
         }
         if i >= b.len() || b[i] != b'=' {
-            out.push((key.to_owned(), String::new()));
+            push(&mut out, key, String::new());
             continue;
         }
         i += 1;
@@ -210,10 +234,12 @@ pub fn logfmt_pairs(line: &str) -> Result<Vec<(String, String)>, String> {
             let mut st = i;
             loop {
                 if i >= b.len() {
-                    return Err(format!(
+                    let err = format!(
                         "logfmt syntax error at pos {}: unterminated quoted value",
                         i + 1
-                    ));
+                    );
+                    // Nothing after an unterminated quote can be split reliably.
+                    return (out, strict.then_some(err));
                 }
                 match b[i] {
                     b'"' => {
@@ -236,23 +262,33 @@ pub fn logfmt_pairs(line: &str) -> Result<Vec<(String, String)>, String> {
                     _ => i += 1,
                 }
             }
-            out.push((key.to_owned(), v));
+            push(&mut out, key, v);
         } else {
             let vs = i;
+            let mut bad = None;
             while i < b.len() && b[i] > b' ' {
                 if b[i] == b'"' || b[i] == b'=' {
-                    return Err(format!(
-                        "logfmt syntax error at pos {}: unexpected '{}'",
-                        i + 1,
-                        b[i] as char
-                    ));
+                    bad = Some(i);
+                    break;
                 }
                 i += 1;
             }
-            out.push((key.to_owned(), line[vs..i].to_owned()));
+            if let Some(at) = bad {
+                let err = format!(
+                    "logfmt syntax error at pos {}: unexpected '{}'",
+                    at + 1,
+                    b[at] as char
+                );
+                if strict {
+                    return (out, Some(err));
+                }
+                i = skip_token(at);
+                continue;
+            }
+            push(&mut out, key, line[vs..i].to_owned());
         }
     }
-    Ok(out)
+    (out, None)
 }
 
 #[cfg(test)]
@@ -273,13 +309,42 @@ mod tests {
         assert!(json_pairs(r#"{"a":"\é"}"#).is_err());
     }
 
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
     #[test]
     fn logfmt_splits() {
-        let p = logfmt_pairs(r#"level=info msg="hello \"w\"" flag dur=5s"#).unwrap();
+        let (p, e) = logfmt_pairs(r#"level=info msg="hello \"w\"" flag dur=5s"#, false, true);
+        assert!(e.is_none());
         assert_eq!(p[1], ("msg".into(), "hello \"w\"".into()));
         assert_eq!(p[2], ("flag".into(), String::new()));
         assert_eq!(p[3], ("dur".into(), "5s".into()));
-        assert!(logfmt_pairs(r#"a="b"#).is_err());
-        assert_eq!(logfmt_pairs(r#"a="x\é""#).unwrap()[0].1, "x\\é");
+        assert!(logfmt_pairs(r#"a="b"#, true, false).1.is_some());
+        assert_eq!(logfmt_pairs(r#"a="x\é""#, false, false).0[0].1, "x\\é");
+    }
+
+    #[test]
+    fn logfmt_keep_empty_and_strict() {
+        let line = r#"a=1 flag b= c=x"y d=4 =e f=6"#;
+        // Default: empty keys dropped, bad tokens skipped, no error.
+        let (p, e) = logfmt_pairs(line, false, false);
+        assert_eq!(p, pairs(&[("a", "1"), ("d", "4"), ("f", "6")]));
+        assert!(e.is_none());
+        // --keep-empty keeps `flag` and `b=`.
+        let (p, _) = logfmt_pairs(line, false, true);
+        assert_eq!(
+            p,
+            pairs(&[("a", "1"), ("flag", ""), ("b", ""), ("d", "4"), ("f", "6")])
+        );
+        // --strict stops at `c=x"y`, keeping what came before.
+        let (p, e) = logfmt_pairs(line, true, false);
+        assert_eq!(p, pairs(&[("a", "1")]));
+        assert_eq!(
+            e.as_deref(),
+            Some("logfmt syntax error at pos 16: unexpected '\"'")
+        );
     }
 }

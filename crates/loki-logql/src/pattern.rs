@@ -52,6 +52,19 @@ impl Pattern {
         Ok(Pattern { parts })
     }
 
+    /// A pattern for a line filter (`|>`, `!>`): captures are optional there.
+    pub fn parse_filter(src: &str) -> Result<Pattern, String> {
+        if !src.contains('<') {
+            if src.is_empty() {
+                return Err("empty pattern".into());
+            }
+            return Ok(Pattern {
+                parts: vec![Part::Literal(src.to_owned())],
+            });
+        }
+        Pattern::parse(src)
+    }
+
     /// Named captures of `line`, or `None` when the line does not match.
     pub fn matches<'a>(&self, line: &'a str) -> Option<Vec<(&str, &'a str)>> {
         let mut out = Vec::new();

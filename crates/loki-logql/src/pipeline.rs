@@ -1,7 +1,7 @@
 //! Running pipeline stages over one entry.
 use std::borrow::Cow;
 
-use crate::ast::{LabelFilter, LabelFmt, LineOp, NumKind, Stage, Unwrap, UnwrapConv};
+use crate::ast::{LabelFilter, LabelFmt, NumKind, Stage, Unwrap, UnwrapConv};
 use crate::labels::LabelsBuilder;
 use crate::template::Context;
 use crate::units::{parse_bytes, parse_duration_ns};
@@ -35,14 +35,8 @@ pub fn run<'l>(
     let mut line: Cow<'l, str> = Cow::Borrowed(line);
     for st in stages {
         match st {
-            Stage::LineFilter { op, value, re } => {
-                let keep = match op {
-                    LineOp::Contains => line.contains(value.as_str()),
-                    LineOp::NotContains => !line.contains(value.as_str()),
-                    LineOp::Match => re.as_ref().is_some_and(|r| r.is_match(&line)),
-                    LineOp::NotMatch => !re.as_ref().is_some_and(|r| r.is_match(&line)),
-                };
-                if !keep {
+            Stage::LineFilter(f) => {
+                if !f.keeps(&line) {
                     return None;
                 }
             }
@@ -50,14 +44,10 @@ pub fn run<'l>(
                 Ok(pairs) => add_parsed(lbs, pairs),
                 Err(e) => lbs.set_error("JSONParserErr", e),
             },
-            Stage::Json(params) => match crate::parsers::json_pairs(&line) {
-                Ok(pairs) => {
+            Stage::Json(params) => match crate::json_path::parse_line(&line) {
+                Ok(doc) => {
                     for (name, path) in params {
-                        let key = json_path_key(path);
-                        let v = pairs
-                            .iter()
-                            .find(|(k, _)| *k == key)
-                            .map(|(_, v)| v.clone());
+                        let v = crate::json_path::extract(&doc, path);
                         let name = if lbs.base_has(name) {
                             format!("{name}_extracted")
                         } else {
@@ -89,16 +79,19 @@ pub fn run<'l>(
                 }
                 Err(e) => lbs.set_error("JSONParserErr", e),
             },
-            Stage::Logfmt => match crate::parsers::logfmt_pairs(&line) {
-                Ok(pairs) => add_parsed(
+            Stage::Logfmt { strict, keep_empty } => {
+                let (pairs, err) = crate::parsers::logfmt_pairs(&line, *strict, *keep_empty);
+                add_parsed(
                     lbs,
                     pairs
                         .into_iter()
                         .map(|(k, v)| (crate::labels::sanitize_label_name(&k), v))
                         .collect(),
-                ),
-                Err(e) => lbs.set_error("LogfmtParserErr", e),
-            },
+                );
+                if let Some(e) = err {
+                    lbs.set_error("LogfmtParserErr", e);
+                }
+            }
             Stage::Regexp(re) => {
                 if let Some(c) = re.captures(&line) {
                     let pairs = re
@@ -169,11 +162,6 @@ pub fn run<'l>(
     Some(line)
 }
 
-fn json_path_key(path: &str) -> String {
-    // `a.b[0]` style paths: dots become the flattening separator; array indexes unsupported.
-    crate::labels::sanitize_label_name(&path.replace('.', "_")).replace("__", "_")
-}
-
 fn add_parsed(lbs: &mut LabelsBuilder, pairs: Vec<(String, String)>) {
     for (k, v) in pairs {
         let k = if lbs.base_has(&k) {
@@ -236,6 +224,14 @@ pub fn label_filter(f: &LabelFilter, lbs: &mut LabelsBuilder) -> bool {
             x || y
         }
         LabelFilter::Str(m) => m.matches(lbs.get(&m.name).unwrap_or("")),
+        LabelFilter::Ip {
+            name,
+            negate,
+            range,
+        } => {
+            let inside = lbs.get(name).is_some_and(|v| range.contains_str(v));
+            inside != *negate
+        }
         LabelFilter::Num {
             name,
             op,
