@@ -47,7 +47,7 @@ pub fn run<'l>(
             Stage::Json(params) => match crate::json_path::parse_line(&line) {
                 Ok(doc) => {
                     for (name, path) in params {
-                        let v = crate::json_path::extract(&doc, path);
+                        let v = crate::json_path::extract(doc, path);
                         let name = if lbs.base_has(name) {
                             format!("{name}_extracted")
                         } else {
