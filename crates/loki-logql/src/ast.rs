@@ -118,6 +118,16 @@ pub struct LineFilter {
 }
 
 impl LineFilter {
+    /// `|= ""` / `|~ ""` (or an `or` chain with such an alternative): keeps every line.
+    pub fn matches_everything(&self) -> bool {
+        matches!(self.op, LineOp::Contains | LineOp::Match)
+            && self.alternatives.iter().any(|m| match m {
+                LineMatch::Literal(s) => s.is_empty(),
+                LineMatch::Regex(r) => r.as_str().is_empty(),
+                _ => false,
+            })
+    }
+
     /// Whether the filter keeps `line`.
     pub fn keeps(&self, line: &str) -> bool {
         let found = self.alternatives.iter().any(|m| m.found_in(line));

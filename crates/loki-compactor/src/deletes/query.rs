@@ -1,7 +1,7 @@
 //! Delete-query validation and Loki's "has a filter" rule (spec §8.2): the query is a LogQL
 //! log selector (stream matchers plus pipeline), never a metric query.
 
-use loki_logql::{LineOp, LogExpr, Stage};
+use loki_logql::{LogExpr, Stage};
 
 /// Loki's 400 message for an unparsable delete query.
 pub const INVALID_QUERY: &str = "invalid query expression";
@@ -18,9 +18,7 @@ pub fn parse(query: &str) -> Result<LogExpr, String> {
 pub fn has_filter(expr: &LogExpr) -> bool {
     expr.stages.iter().any(|s| match s {
         Stage::LabelFilter(_) => true,
-        Stage::LineFilter { op, value, .. } => {
-            !(value.is_empty() && matches!(op, LineOp::Contains | LineOp::Match))
-        }
+        Stage::LineFilter(f) => !f.matches_everything(),
         _ => false,
     })
 }
