@@ -17,9 +17,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use loki_tsdb::{
-    gzip, merge, IndexBuilder, IndexFileName, IndexObjectKey, IndexReader, IndexView, WriteSummary,
-};
+use loki_tsdb::{gzip, merge, IndexBuilder, IndexObjectKey, IndexReader, IndexView, WriteSummary};
 
 use crate::clock::Clock;
 use crate::crash;
@@ -485,9 +483,14 @@ async fn finish_tenant(
     }
     if let Some((bytes, summary)) = built.upload {
         check_allowed(job)?;
-        let name = IndexFileName::compacted(job.clock.unique_ns(), &summary);
-        let key = IndexObjectKey::per_tenant(&job.period.path_prefix, job.table, tenant, name)
-            .to_string();
+        let key = IndexObjectKey::compacted(
+            &job.period.path_prefix,
+            job.table,
+            tenant,
+            job.clock.unique_ns(),
+            &summary,
+        )
+        .to_string();
         let (gz, file) = match bytes {
             Payload::Raw(raw) => (
                 tokio::task::spawn_blocking(move || gzip(&raw))

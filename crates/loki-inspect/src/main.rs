@@ -9,6 +9,7 @@ mod export_cmd;
 mod index_cmd;
 mod meta_cmd;
 mod query_cmd;
+mod rebuild_cmd;
 mod stats_cmd;
 mod store_read;
 mod verify_cmd;
@@ -48,6 +49,8 @@ enum Command {
     Stats(stats_cmd::StatsArgs),
     /// Check a whole store: index checksums, every chunk ref, orphan chunks, stranded markers (exit 1 if anything is wrong).
     Verify(verify_cmd::VerifyArgs),
+    /// Rebuild a tenant's TSDB index of one table from the chunk objects.
+    RebuildIndex(rebuild_cmd::RebuildArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -65,6 +68,7 @@ fn main() -> std::process::ExitCode {
         Command::Series(args) => meta_cmd::run_series(args),
         Command::Stats(args) => stats_cmd::run(args),
         Command::Verify(args) => verify_cmd::run(args),
+        Command::RebuildIndex(args) => rebuild_cmd::run(args),
     };
     match result {
         Ok(code) => code,

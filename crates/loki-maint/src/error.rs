@@ -30,6 +30,17 @@ pub enum MaintError {
     /// Marker handling of the compactor crate.
     #[error(transparent)]
     Compactor(#[from] loki_compactor::CompactorError),
+    /// A chunk object could not be decoded or does not match its key.
+    #[error("chunk object {key}: {source}")]
+    Chunk {
+        /// Object key.
+        key: String,
+        /// What went wrong (names the section and offset).
+        source: loki_chunk::Error,
+    },
+    /// A background task panicked or was cancelled.
+    #[error("internal task failed: {0}")]
+    Task(String),
     /// A safety check refused to go on.
     #[error("refusing to continue: {0}")]
     Unsafe(String),

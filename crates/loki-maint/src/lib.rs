@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod rebuild;
 pub mod report;
 pub mod target;
 pub mod verify;

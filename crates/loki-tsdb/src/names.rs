@@ -146,6 +146,25 @@ impl IndexObjectKey {
         }
     }
 
+    /// Key of a new per-tenant file holding a finished index, named as Loki's compactor
+    /// names its output (`<created nanos>-compactor-<from>-<through>-<crc hex>.tsdb.gz`).
+    /// `created_nanos` must differ from every earlier file's: Loki never re-downloads a
+    /// name it has seen.
+    pub fn compacted(
+        prefix: &str,
+        table: &str,
+        tenant: &str,
+        created_nanos: i64,
+        summary: &crate::WriteSummary,
+    ) -> Self {
+        Self::per_tenant(
+            prefix,
+            table,
+            tenant,
+            IndexFileName::compacted(created_nanos, summary),
+        )
+    }
+
     /// Parses a key under `prefix` (e.g. `"index/"`). Location decides the
     /// set: directly under the table → common, one level deeper → tenant.
     pub fn parse(prefix: &str, key: &str) -> Result<Self> {
