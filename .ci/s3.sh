@@ -11,14 +11,27 @@ S3_PYTHON="${S3_PYTHON:-python3}"
 S3_PID=""
 S3_LOG=""
 
+# moto enforces conditional PUTs (If-None-Match: * and If-Match, getmoto/moto#8869) from
+# 5.1.5 on; the compactor's lease tests need them. 5.2.1 is the version the tests were run
+# with (tests/s3.rs `s3_server_enforces_conditional_writes` checks the server itself).
+S3_MOTO_PIN="moto[server]==5.2.1"
+S3_MOTO_MIN="5.1.5"
+
 s3_install() {
-  if "$S3_PYTHON" -c 'import moto.server, flask, flask_cors' >/dev/null 2>&1; then
+  if "$S3_PYTHON" - "$S3_MOTO_MIN" >/dev/null 2>&1 <<'PY'
+import sys
+import moto, moto.server, flask, flask_cors
+have = tuple(int(x) for x in moto.__version__.split(".")[:3] if x.isdigit())
+want = tuple(int(x) for x in sys.argv[1].split("."))
+sys.exit(0 if have >= want else 1)
+PY
+  then
     return 0
   fi
-  echo "s3.sh: installing moto[server] from PyPI" >&2
+  echo "s3.sh: installing ${S3_MOTO_PIN} from PyPI" >&2
   # Debian's system Python refuses plain pip installs (PEP 668); retry with the override.
-  "$S3_PYTHON" -m pip install --quiet --disable-pip-version-check 'moto[server]>=5.1,<6' \
-    || "$S3_PYTHON" -m pip install --quiet --disable-pip-version-check --break-system-packages 'moto[server]>=5.1,<6'
+  "$S3_PYTHON" -m pip install --quiet --disable-pip-version-check "$S3_MOTO_PIN" \
+    || "$S3_PYTHON" -m pip install --quiet --disable-pip-version-check --break-system-packages "$S3_MOTO_PIN"
 }
 
 s3_free_port() {

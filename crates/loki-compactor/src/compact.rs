@@ -291,13 +291,21 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
     let started = Instant::now();
     let table = job.table;
     let listing = list(&job).await?;
+    tracing::info!(
+        "table-name" = table,
+        count = listing.sizes.len(),
+        "listed files"
+    );
     let mut report = TableReport::default();
     if listing.common.is_empty() && listing.tenants.is_empty() {
-        tracing::debug!(table, "no common index files and user index found");
+        tracing::debug!(
+            "table-name" = table,
+            "no common index files and user index found"
+        );
         return Ok(report);
     }
     tracing::info!(
-        table,
+        "table-name" = table,
         common = listing.common.len(),
         tenants = listing.tenants.len(),
         "compacting table"
@@ -402,7 +410,7 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
         crash::point("before-common-delete");
         check_allowed(&job)?;
         tracing::info!(
-            table,
+            "table-name" = table,
             count = listing.common.len(),
             "removing source db files from storage"
         );
@@ -414,7 +422,7 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
     } else if job.dry_run {
         report.deleted.extend(listing.common.iter().cloned());
     }
-    tracing::info!(table, duration = ?started.elapsed(), uploaded = report.uploaded.len(), deleted = report.deleted.len(), "finished compacting table");
+    tracing::info!("table-name" = table, duration = ?started.elapsed(), uploaded = report.uploaded.len(), deleted = report.deleted.len(), "finished compacting table");
     Ok(report)
 }
 
@@ -512,7 +520,7 @@ async fn finish_tenant(
         if let Some(p) = file {
             let _ = std::fs::remove_file(p);
         }
-        tracing::info!(table = job.table, tenant, key = %key, series = summary.series, chunks = summary.chunks, "uploaded compacted index");
+        tracing::info!("table-name" = job.table, tenant, key = %key, series = summary.series, chunks = summary.chunks, "uploaded compacted index");
         done.uploaded = Some(key);
         crash::point("after-tenant-upload");
     }

@@ -1,29 +1,39 @@
-//! Single writer per bucket: a lease object taken with create-if-absent and renewed with
-//! compare-and-swap on its ETag (If-None-Match / If-Match). A second instance sees a live
-//! lease held by someone else and waits; an expired lease can be taken over.
+//! Single writer per bucket: a chain of numbered lease objects, each written with
+//! create-only semantics (S3/GCS/Azure `If-None-Match: *`, an atomic no-replace hard link
+//! on the local filesystem, the in-memory store's create mode).
 //!
-//! Backends without compare-and-swap (the local filesystem store) fall back to
-//! read-check-write, which is only safe against instances on one host; S3, GCS, Azure and
-//! the in-memory store use real conditional writes.
+//! `loki-compactor/lease/<epoch, 20 digits>.json` holds `{holder, epoch, expires_ms,
+//! acquired_ms}`. The lease belongs to the holder of the highest epoch until its
+//! `expires_ms`. Renewing, taking over an expired lease and releasing all create the next
+//! epoch; as only one writer can create a given key, exactly one instance wins each step
+//! of the chain. No compare-and-swap on an existing object (If-Match) is needed, so the
+//! same protocol is safe on every backend, across hosts and processes sharing a
+//! filesystem.
+//!
+//! A creator re-lists after a successful create and only counts the lease as held if its
+//! epoch is still the highest: that catches a slow instance re-creating an epoch that was
+//! already garbage-collected. Old epochs are deleted by the holder after each renewal.
+//! Clocks of the instances must agree to well within the TTL (NTP).
 
 use bytes::Bytes;
 use loki_bucket::Bucket;
-use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::error::{CompactorError, Result};
 
-/// Default key of the lease object.
-pub const LEASE_KEY: &str = "loki-compactor/lease.json";
+/// Prefix of the lease objects.
+pub const LEASE_PREFIX: &str = "loki-compactor/lease/";
 
-/// Content of the lease object.
+/// Content of one lease object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseRecord {
     /// Holder id (host name and process start).
     pub holder: String,
-    /// Expiry, unix ms.
+    /// Position in the chain.
+    #[serde(default)]
+    pub epoch: u64,
+    /// Expiry, unix ms (0: released).
     pub expires_ms: i64,
     /// When the holder first took it, unix ms.
     pub acquired_ms: i64,
@@ -45,18 +55,37 @@ pub enum LeaseState {
 #[derive(Debug, Clone)]
 pub struct Lease {
     bucket: Bucket,
-    key: String,
+    prefix: String,
     holder: String,
     ttl_ms: i64,
     clock: Clock,
 }
 
+/// Key of epoch `n` under `prefix`.
+pub fn epoch_key(prefix: &str, n: u64) -> String {
+    format!("{prefix}{n:020}.json")
+}
+
+fn parse_epoch(prefix: &str, key: &str) -> Option<u64> {
+    let name = key.strip_prefix(prefix)?.strip_suffix(".json")?;
+    if name.len() == 20 {
+        name.parse().ok()
+    } else {
+        None
+    }
+}
+
 impl Lease {
-    /// A lease on `bucket` at `key` for `holder`, valid `ttl_ms` after each renewal.
-    pub fn new(bucket: Bucket, key: &str, holder: &str, ttl_ms: i64, clock: Clock) -> Self {
+    /// A lease chain under `prefix` (normally [`LEASE_PREFIX`]) in `bucket` for `holder`,
+    /// valid `ttl_ms` after each renewal.
+    pub fn new(bucket: Bucket, prefix: &str, holder: &str, ttl_ms: i64, clock: Clock) -> Self {
+        let mut prefix = prefix.to_owned();
+        if !prefix.ends_with('/') {
+            prefix.push('/');
+        }
         Lease {
             bucket,
-            key: key.to_owned(),
+            prefix,
             holder: holder.to_owned(),
             ttl_ms,
             clock,
@@ -68,131 +97,138 @@ impl Lease {
         &self.holder
     }
 
-    fn record(&self, acquired_ms: i64) -> Bytes {
-        let now = self.clock.now_ms();
+    /// Every epoch present, ascending.
+    async fn epochs(&self) -> Result<Vec<u64>> {
+        let mut v: Vec<u64> = self
+            .bucket
+            .list(&self.prefix)
+            .await
+            .map_err(|e| self.err(e))?
+            .iter()
+            .filter_map(|o| parse_epoch(&self.prefix, &o.key))
+            .collect();
+        v.sort_unstable();
+        Ok(v)
+    }
+
+    /// The newest record, if any. An unreadable record counts as expired rather than
+    /// blocking forever; one deleted between listing and reading is looked up again.
+    pub async fn current(&self) -> Result<Option<LeaseRecord>> {
+        for _ in 0..5 {
+            let Some(&n) = self.epochs().await?.last() else {
+                return Ok(None);
+            };
+            match self.bucket.get(&epoch_key(&self.prefix, n)).await {
+                Ok(b) => {
+                    let mut r = serde_json::from_slice(&b).unwrap_or(LeaseRecord {
+                        holder: String::new(),
+                        epoch: n,
+                        expires_ms: 0,
+                        acquired_ms: 0,
+                    });
+                    r.epoch = n;
+                    return Ok(Some(r));
+                }
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => return Err(self.err(e)),
+            }
+        }
+        Err(CompactorError::Lease(format!(
+            "{}: {}: the newest lease object keeps vanishing",
+            self.bucket.name(),
+            self.prefix
+        )))
+    }
+
+    fn record(&self, epoch: u64, acquired_ms: i64, expires_ms: i64) -> Bytes {
         let r = LeaseRecord {
             holder: self.holder.clone(),
-            expires_ms: now + self.ttl_ms,
+            epoch,
+            expires_ms,
             acquired_ms,
         };
         Bytes::from(serde_json::to_vec(&r).unwrap_or_default())
     }
 
-    /// The current record, if any, with its version.
-    pub async fn current(&self) -> Result<Option<(LeaseRecord, UpdateVersion)>> {
-        let store = self.bucket.store();
-        let p = Path::from(self.key.as_str());
-        match store.get(&p).await {
-            Ok(r) => {
-                let v = UpdateVersion {
-                    e_tag: r.meta.e_tag.clone(),
-                    version: r.meta.version.clone(),
-                };
-                let b = r
-                    .bytes()
-                    .await
-                    .map_err(|e| map(&self.bucket, &self.key, e))?;
-                // An unreadable record is treated as expired rather than blocking forever.
-                let rec = serde_json::from_slice(&b).unwrap_or(LeaseRecord {
-                    holder: String::new(),
-                    expires_ms: 0,
-                    acquired_ms: 0,
-                });
-                Ok(Some((rec, v)))
-            }
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(map(&self.bucket, &self.key, e)),
-        }
-    }
-
     /// Takes or renews the lease.
     pub async fn acquire(&self) -> Result<LeaseState> {
         let now = self.clock.now_ms();
-        let store = self.bucket.store();
-        let p = Path::from(self.key.as_str());
-        match self.current().await? {
-            None => {
-                let opts = PutOptions {
-                    mode: PutMode::Create,
-                    ..Default::default()
-                };
-                match store
-                    .put_opts(&p, PutPayload::from(self.record(now)), opts)
-                    .await
-                {
-                    Ok(_) => self.confirm().await,
-                    Err(object_store::Error::AlreadyExists { .. }) => self.observe().await,
-                    Err(e) => Err(map(&self.bucket, &self.key, e)),
-                }
+        let (next, acquired) = match self.current().await? {
+            None => (1, now),
+            Some(r) if r.holder != self.holder && r.expires_ms >= now => {
+                return Ok(LeaseState::Waiting(r))
             }
-            Some((rec, version)) => {
-                if rec.holder != self.holder && rec.expires_ms >= now {
-                    return Ok(LeaseState::Waiting(rec));
-                }
-                let acquired = if rec.holder == self.holder {
-                    rec.acquired_ms
-                } else {
-                    now
-                };
-                let opts = PutOptions {
-                    mode: PutMode::Update(version),
-                    ..Default::default()
-                };
-                match store
-                    .put_opts(&p, PutPayload::from(self.record(acquired)), opts)
-                    .await
-                {
-                    Ok(_) => self.confirm().await,
-                    Err(object_store::Error::Precondition { .. })
-                    | Err(object_store::Error::AlreadyExists { .. }) => self.observe().await,
-                    Err(object_store::Error::NotImplemented { .. }) => {
-                        // No compare-and-swap here: overwrite, then read back who won.
-                        self.bucket.put(&self.key, self.record(acquired)).await?;
-                        self.confirm().await
-                    }
-                    Err(e) => Err(map(&self.bucket, &self.key, e)),
-                }
-            }
+            Some(r) if r.holder == self.holder && r.expires_ms > 0 => (r.epoch + 1, r.acquired_ms),
+            Some(r) => (r.epoch + 1, now),
+        };
+        let expires = now + self.ttl_ms;
+        self.create(next, self.record(next, acquired, expires))
+            .await?;
+        let state = self.settle(next).await?;
+        if matches!(state, LeaseState::Held { .. }) {
+            self.collect_garbage(next).await;
+        }
+        Ok(state)
+    }
+
+    /// Creates epoch `n`; losing the race is not an error (the caller re-reads the chain).
+    async fn create(&self, n: u64, body: Bytes) -> Result<()> {
+        match self
+            .bucket
+            .put_if_absent(&epoch_key(&self.prefix, n), body)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(loki_bucket::BucketError::AlreadyExists { .. }) => Ok(()),
+            Err(e) => Err(self.err(e)),
         }
     }
 
-    async fn confirm(&self) -> Result<LeaseState> {
+    /// After writing epoch `n`: held only if `n` is the newest epoch and it is ours (a
+    /// retried create can report "exists" for our own write, so the content decides).
+    async fn settle(&self, n: u64) -> Result<LeaseState> {
+        let waiting = |r: LeaseRecord| Ok(LeaseState::Waiting(r));
         match self.current().await? {
-            Some((r, _)) if r.holder == self.holder => Ok(LeaseState::Held {
+            Some(r) if r.epoch == n && r.holder == self.holder => Ok(LeaseState::Held {
                 expires_ms: r.expires_ms,
             }),
-            Some((r, _)) => Ok(LeaseState::Waiting(r)),
-            None => Err(CompactorError::Task(
-                "lease vanished right after writing it".into(),
-            )),
-        }
-    }
-
-    async fn observe(&self) -> Result<LeaseState> {
-        match self.current().await? {
-            Some((r, _)) if r.holder == self.holder => Ok(LeaseState::Held {
-                expires_ms: r.expires_ms,
-            }),
-            Some((r, _)) => Ok(LeaseState::Waiting(r)),
-            None => Ok(LeaseState::Waiting(LeaseRecord {
+            Some(r) => waiting(r),
+            None => waiting(LeaseRecord {
                 holder: String::new(),
+                epoch: 0,
                 expires_ms: 0,
                 acquired_ms: 0,
-            })),
+            }),
         }
     }
 
-    /// Gives the lease up (on clean shutdown) if we still hold it.
+    /// Deletes epochs older than the one before `newest` (best effort).
+    async fn collect_garbage(&self, newest: u64) {
+        let Ok(all) = self.epochs().await else {
+            return;
+        };
+        for n in all.into_iter().filter(|&n| n + 1 < newest) {
+            if let Err(e) = self.bucket.delete(&epoch_key(&self.prefix, n)).await {
+                tracing::debug!(err = %e, epoch = n, "could not delete an old lease object");
+            }
+        }
+    }
+
+    /// Gives the lease up (on clean shutdown) if we still hold it: the next epoch is
+    /// written as expired, so another instance can take over at once.
     pub async fn release(&self) -> Result<()> {
-        if let Some((r, _)) = self.current().await? {
-            if r.holder == self.holder {
-                self.bucket.delete(&self.key).await?;
+        if let Some(r) = self.current().await? {
+            if r.holder == self.holder && r.expires_ms > 0 {
+                let n = r.epoch + 1;
+                self.create(n, self.record(n, r.acquired_ms, 0)).await?;
             }
         }
         Ok(())
     }
 }
 
-fn map(bucket: &Bucket, key: &str, e: object_store::Error) -> CompactorError {
-    CompactorError::Lease(format!("{}: {key}: {e}", bucket.name()))
+impl Lease {
+    fn err(&self, e: loki_bucket::BucketError) -> CompactorError {
+        CompactorError::Lease(format!("{}: {}: {e}", self.bucket.name(), self.prefix))
+    }
 }

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use loki_bucket::{Bucket, BucketOptions};
 use loki_compactor::http::{serve, HttpState, LeaseView, Phase};
-use loki_compactor::lease::{Lease, LeaseState, LEASE_KEY};
+use loki_compactor::lease::{Lease, LeaseState, LEASE_PREFIX};
 use loki_compactor::markers::MarkerFormat;
 use loki_compactor::metrics::names;
 use loki_compactor::runner::{Compactor, Options};
@@ -220,7 +220,7 @@ async fn run(cli: Cli) -> Result<()> {
         .map(|p| p.bucket.clone())
         .context("no TSDB period")?;
     let ttl_ms = i64::try_from(cli.lease_ttl.max(3) * 1000).unwrap_or(60_000);
-    let lease = Lease::new(lease_bucket, LEASE_KEY, &holder, ttl_ms, Clock::system());
+    let lease = Lease::new(lease_bucket, LEASE_PREFIX, &holder, ttl_ms, Clock::system());
     let cfg = compactor.config();
     let delete_bucket = match cfg.delete_request_store() {
         Some(spec) => {
@@ -294,12 +294,25 @@ async fn run(cli: Cli) -> Result<()> {
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             loop {
-                match l.acquire().await {
+                // A renewal that hangs must not leave writes enabled past the expiry.
+                let attempt =
+                    tokio::time::timeout(Duration::from_millis((ttl_ms / 3) as u64), l.acquire())
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(loki_compactor::CompactorError::Lease(
+                                "lease renewal timed out".into(),
+                            ))
+                        });
+                match attempt {
                     Ok(st) => {
-                        if matches!(st, LeaseState::Held { .. })
-                            && !c.allowed().load(Ordering::SeqCst)
-                        {
+                        let was = c.allowed().load(Ordering::SeqCst);
+                        let held = matches!(st, LeaseState::Held { .. });
+                        if held && !was {
                             tracing::info!("this instance has been chosen to run the compactor, starting compactor");
+                        } else if !held && was {
+                            tracing::warn!(
+                                "compactor lease taken by another instance; compactor stopped"
+                            );
                         }
                         set_lease(&s, &c, &st, &h);
                     }
@@ -318,7 +331,6 @@ async fn run(cli: Cli) -> Result<()> {
         })
     };
     *state.phase.lock().unwrap_or_else(|e| e.into_inner()) = Phase::Running;
-    tracing::info!("compactor started");
     let c2 = Arc::clone(&compactor);
     compactor
         .run_loop(stop_rx, move || c2.allowed().load(Ordering::SeqCst))

@@ -138,6 +138,14 @@ impl Expiry {
         }
     }
 
+    /// Cutoff of the global limits (tenants without an override), 0 = keeps forever.
+    pub fn default_cutoff_ms(&self) -> i64 {
+        match smallest_ms(self.limits.global()) {
+            0 => 0,
+            s => self.now_ms.saturating_sub(s),
+        }
+    }
+
     /// Cutoff for one tenant (0 = keeps forever).
     pub fn tenant_cutoff_ms(&self, tenant: &str) -> i64 {
         match smallest_ms(self.limits(tenant)) {

@@ -204,8 +204,9 @@ impl Compactor {
         let expiry = retention.then(|| Expiry::new(self.opts.clock.now_ms(), self.limits()));
         if let Some(e) = &expiry {
             tracing::info!(
-                "overall smallest retention cutoff timestamp {:.3}, tenant cutoffs computed per tenant",
-                e.overall_cutoff_ms() as f64 / 1000.0
+                "overall smallest retention cutoff timestamp {:.3}, default smallest retention cutoff timestamp {:.3}",
+                e.overall_cutoff_ms() as f64 / 1000.0,
+                e.default_cutoff_ms() as f64 / 1000.0
             );
         }
         let res = self.pass_inner(expiry.as_ref()).await;
@@ -236,7 +237,7 @@ impl Compactor {
         }
         let r = res?;
         if let Some((t, e)) = r.failed.first() {
-            tracing::error!(table = %t, err = %e, "failed to run compaction");
+            tracing::error!("table-name" = %t, err = %e, "failed to run compaction");
             return Err(CompactorError::Task(format!(
                 "{} table(s) failed, first {t}: {e}",
                 r.failed.len()
@@ -261,7 +262,7 @@ impl Compactor {
             let nc_key = format!("{NO_COMPACT_PREFIX}{}", t.name);
             match period.bucket.exists(&nc_key).await {
                 Ok(true) => {
-                    tracing::warn!(table = %t.name, marker = %nc_key, "skipping table with a no-compact marker");
+                    tracing::warn!("table-name" = %t.name, marker = %nc_key, "skipping table with a no-compact marker");
                     self.metrics.set(names::TABLE_SKIPPED, &[("table_name", &t.name)], 1.0);
                     return (t.name.clone(), Ok(None));
                 }
@@ -325,7 +326,7 @@ impl Compactor {
             &[("table_name", table)],
             f64::from(n),
         );
-        tracing::error!(table, failures = n, err = %e, "table compaction failed");
+        tracing::error!("table-name" = table, failures = n, err = %e, "failed to compact table");
         if self.opts.no_compact_after > 0 && n >= self.opts.no_compact_after && !self.opts.dry_run {
             let key = format!("{NO_COMPACT_PREFIX}{table}");
             let body = format!(
@@ -333,9 +334,11 @@ impl Compactor {
             );
             match period.bucket.put(&key, Bytes::from(body)).await {
                 Ok(()) => {
-                    tracing::error!(table, marker = %key, "table keeps failing: wrote no-compact marker")
+                    tracing::error!("table-name" = table, marker = %key, "table keeps failing: wrote no-compact marker")
                 }
-                Err(e) => tracing::error!(table, err = %e, "could not write no-compact marker"),
+                Err(e) => {
+                    tracing::error!("table-name" = table, err = %e, "could not write no-compact marker")
+                }
             }
         }
     }
@@ -399,6 +402,9 @@ impl Compactor {
         let sweep_every = Duration::from_secs(60);
         let now = tokio::time::Instant::now();
         let (mut next_c, mut next_r, mut next_s) = (now, now, now);
+        // Whether this instance has been acting since it last became the single writer.
+        let mut active = false;
+        let mut announce = false;
         loop {
             let next = next_c.min(if c.retention_enabled {
                 next_r.min(next_s)
@@ -414,11 +420,44 @@ impl Compactor {
             }
             let now = tokio::time::Instant::now();
             if !may_act() {
+                active = false;
                 next_c = now + Duration::from_secs(5);
                 next_r = next_r.max(next_c);
                 next_s = next_s.max(next_c);
                 continue;
             }
+            if !active {
+                // Like Loki: wait one compaction interval after becoming the writer, so a
+                // previous compactor (e.g. Loki's own during a switch, which takes no
+                // lease) can finish its pass.
+                tracing::info!(
+                    duration = ?compaction,
+                    "waiting for ring to stay stable and previous compactions to finish before starting compactor"
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(compaction) => {}
+                    _ = stop.changed() => {}
+                }
+                if *stop.borrow() {
+                    return;
+                }
+                tracing::info!("compactor startup delay completed");
+                if !may_act() {
+                    continue;
+                }
+                active = true;
+                let now = tokio::time::Instant::now();
+                (next_c, next_r, next_s) = (now, now, now);
+                announce = true;
+                if c.retention_enabled {
+                    tracing::info!(
+                        workers = c.retention_delete_worker_count,
+                        delay = ?c.retention_delete_delay.as_std(),
+                        "mark processor started"
+                    );
+                }
+            }
+            let now = tokio::time::Instant::now();
             if c.retention_enabled && now >= next_r {
                 let t0 = Instant::now();
                 let r = self.pass(true).await;
@@ -429,7 +468,7 @@ impl Compactor {
                 next_r = now + retention;
                 next_c = now + compaction;
                 if t0.elapsed() > compaction {
-                    tracing::warn!("last compaction took longer than the compaction interval");
+                    tracing::warn!("last compaction took longer than the compaction interval, this can lead to duplicate compactors running if not running a standalone compactor instance");
                 }
             } else if now >= next_c {
                 let r = self.pass(false).await;
@@ -444,6 +483,10 @@ impl Compactor {
                     tracing::error!(err = %e, "sweep failed");
                 }
                 next_s = tokio::time::Instant::now() + sweep_every;
+            }
+            if announce {
+                announce = false;
+                tracing::info!("compactor started");
             }
         }
     }

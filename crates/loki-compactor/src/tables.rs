@@ -43,7 +43,7 @@ pub async fn list_tables(
             }
             let Some((day, pc)) = schema.parse_table(name) else {
                 tracing::debug!(
-                    table = name,
+                    "table-name" = name,
                     "skipping directory that is no table of the schema"
                 );
                 continue;
@@ -53,7 +53,7 @@ pub async fn list_tables(
             };
             if periods.by_index(idx).is_none() {
                 tracing::error!(
-                    table = name,
+                    "table-name" = name,
                     "skipping compaction since we can't find schema for table"
                 );
                 continue;

@@ -5,84 +5,9 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use common::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_loki-compactor");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let code = out.split_whitespace().nth(1)?.parse().ok()?;
-    Some((code, out.split_once("\r\n\r\n")?.1.to_owned()))
-}
-
-fn wait_for(port: u16, path: &str, pred: impl Fn(&str) -> bool) -> String {
-    let t0 = Instant::now();
-    loop {
-        if let Some((200, body)) = get(port, path) {
-            if pred(&body) {
-                return body;
-            }
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "timeout waiting for {path}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn with_port(cfg: &Path, port: u16) -> std::path::PathBuf {
-    let t = std::fs::read_to_string(cfg).unwrap();
-    let t: String = t
-        .lines()
-        .map(|l| {
-            if l.trim_start().starts_with("http_listen_port:") {
-                format!("  http_listen_port: {port}\n")
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
-    let p = cfg.with_file_name(format!("loki-{port}.yaml"));
-    std::fs::write(&p, t).unwrap();
-    p
-}
-
-fn term(child: &mut Child) -> std::process::ExitStatus {
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let t0 = Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "no exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 #[test]
 fn once_compacts_with_loki_style_flags() {
@@ -113,8 +38,15 @@ fn once_compacts_with_loki_style_flags() {
     assert!(common.is_empty());
     assert!(per.values().all(|v| v.len() == 1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("single compaction finished"));
-    // The lease was released on exit.
-    assert!(!tmp.path().join("bucket/loki-compactor/lease.json").exists());
+    // The lease was released on exit: the newest epoch of the chain is expired.
+    let newest = files(&tmp.path().join("bucket/loki-compactor/lease"))
+        .pop()
+        .expect("no lease object");
+    let rec: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(tmp.path().join("bucket/loki-compactor/lease").join(newest)).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(rec["expires_ms"], 0, "{rec}");
     // Unsupported target: non-zero exit.
     let bad = Command::new(BIN)
         .arg(format!("-config.file={}", cfg.display()))
@@ -205,9 +137,9 @@ fn serves_endpoints_and_only_the_lease_holder_acts() {
     let start = |port: u16, holder: &str| {
         Command::new(BIN)
             .arg(format!("-config.file={}", with_port(&cfg, port).display()))
-            .args(["-lease.ttl-seconds=3", &format!("-lease.holder={holder}")])
+            .args(["-lease.ttl-seconds=10", &format!("-lease.holder={holder}")])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(tmp.path().join(format!("{holder}.log"))).unwrap())
             .spawn()
             .unwrap()
     };
@@ -251,18 +183,33 @@ fn serves_endpoints_and_only_the_lease_holder_acts() {
     assert_eq!(get(p1, "/nope").unwrap().0, 404);
     // SIGTERM: A exits cleanly and releases the lease; B takes over.
     assert!(term(&mut a.0).success());
+    // A's log has Loki's lines, in Loki's order and with Loki's keys.
+    let log = std::fs::read_to_string(tmp.path().join("instance-a.log")).unwrap();
+    let pos = |needle: &str| {
+        log.find(needle)
+            .unwrap_or_else(|| panic!("no `{needle}` in the log:\n{log}"))
+    };
+    let order = [
+        "msg=\"this instance has been chosen to run the compactor, starting compactor\"",
+        "msg=\"waiting for ring to stay stable and previous compactions to finish before starting compactor\" duration=1s",
+        "msg=\"compactor startup delay completed\"",
+        "msg=\"compacting table\" table-name=index_",
+        "msg=\"finished compacting table\" table-name=index_",
+        "msg=\"compactor started\"",
+        "msg=\"compactor exiting\"",
+    ];
+    for w in order.windows(2) {
+        assert!(
+            pos(w[0]) < pos(w[1]),
+            "`{}` not before `{}`:\n{log}",
+            w[0],
+            w[1]
+        );
+    }
+    assert!(log.lines().all(|l| l.starts_with("level=")), "{log}");
+    assert!(!log.contains(" table="), "{log}");
     wait_for(p2, "/metrics", |m| {
         m.contains("loki_boltdb_shipper_compactor_running 1")
     });
     assert!(term(&mut b.0).success());
-}
-
-/// Kills the child if the test fails before stopping it.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

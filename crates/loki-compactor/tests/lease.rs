@@ -3,15 +3,15 @@
 //! writer with a stale version loses.
 
 use loki_bucket::{Bucket, BucketOptions};
-use loki_compactor::lease::{Lease, LeaseState, LEASE_KEY};
+use loki_compactor::lease::{Lease, LeaseState, LEASE_PREFIX};
 use loki_compactor::Clock;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_holder_renewal_expiry_takeover() {
     let bucket = Bucket::from_url("memory://", None, BucketOptions::default()).unwrap();
     let clock = Clock::fixed(1_000_000_000_000_000);
-    let a = Lease::new(bucket.clone(), LEASE_KEY, "a", 10_000, clock.clone());
-    let b = Lease::new(bucket.clone(), LEASE_KEY, "b", 10_000, clock.clone());
+    let a = Lease::new(bucket.clone(), LEASE_PREFIX, "a", 10_000, clock.clone());
+    let b = Lease::new(bucket.clone(), LEASE_PREFIX, "b", 10_000, clock.clone());
     assert!(matches!(
         a.acquire().await.unwrap(),
         LeaseState::Held { .. }
@@ -51,7 +51,7 @@ async fn concurrent_takeover_has_one_winner() {
         .map(|i| {
             Lease::new(
                 bucket.clone(),
-                LEASE_KEY,
+                LEASE_PREFIX,
                 &format!("i{i}"),
                 10_000,
                 clock.clone(),
@@ -72,4 +72,167 @@ async fn concurrent_takeover_has_one_winner() {
         .filter(|s| matches!(s.as_ref().unwrap(), LeaseState::Held { .. }))
         .count();
     assert_eq!(held, 1, "{states:?}");
+}
+
+/// An instance that re-creates an epoch already garbage-collected (it read the chain long
+/// ago) does not get the lease: the chain has moved on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_creator_does_not_win() {
+    use loki_compactor::lease::epoch_key;
+    let bucket = Bucket::from_url("memory://", None, BucketOptions::default()).unwrap();
+    let clock = Clock::fixed(1_000_000_000_000_000);
+    let a = Lease::new(bucket.clone(), LEASE_PREFIX, "a", 10_000, clock.clone());
+    for _ in 0..5 {
+        assert!(matches!(
+            a.acquire().await.unwrap(),
+            LeaseState::Held { .. }
+        ));
+    }
+    // Old epochs were collected; the chain is at 5.
+    let keys: Vec<String> = bucket
+        .list(LEASE_PREFIX)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(
+        keys,
+        vec![epoch_key(LEASE_PREFIX, 4), epoch_key(LEASE_PREFIX, 5)]
+    );
+    // A slow instance writes epoch 2 (free again) as if it were taking over.
+    let stale = br#"{"holder":"c","epoch":2,"expires_ms":9000000000000000,"acquired_ms":0}"#;
+    bucket
+        .put_if_absent(
+            &epoch_key(LEASE_PREFIX, 2),
+            bytes::Bytes::from_static(stale),
+        )
+        .await
+        .unwrap();
+    let c = Lease::new(bucket.clone(), LEASE_PREFIX, "c", 10_000, clock.clone());
+    match c.current().await.unwrap() {
+        Some(r) => assert_eq!((r.holder.as_str(), r.epoch), ("a", 5)),
+        None => panic!("no lease"),
+    }
+    assert!(matches!(c.acquire().await.unwrap(), LeaseState::Waiting(_)));
+    assert!(matches!(
+        a.acquire().await.unwrap(),
+        LeaseState::Held { .. }
+    ));
+}
+
+const CHILD_ENV: &str = "LOKI_COMPACTOR_LEASE_RACE_DIR";
+const ROUNDS: usize = 12;
+
+/// Separate processes (as on hosts sharing an NFS volume) race for the lease on one
+/// filesystem store, each taking it `ROUNDS` times and releasing it. Inside, each holder
+/// creates a marker file with create-new: if two ever held it at once, one of them would
+/// find the other's marker. Every epoch of the chain has exactly one holder.
+#[test]
+fn processes_racing_on_a_shared_filesystem_never_overlap() {
+    if let Ok(dir) = std::env::var(CHILD_ENV) {
+        race_child(std::path::Path::new(&dir));
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("bucket")).unwrap();
+    let me = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            std::process::Command::new(&me)
+                .args([
+                    "--exact",
+                    "processes_racing_on_a_shared_filesystem_never_overlap",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(CHILD_ENV, tmp.path())
+                .env("LOKI_COMPACTOR_LEASE_RACE_ID", format!("p{i}"))
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // A failed child may die holding the lease: then stop the others rather than hang.
+    let mut children: Vec<Option<std::process::Child>> = children.into_iter().map(Some).collect();
+    let mut failed = false;
+    while children.iter().any(Option::is_some) {
+        for slot in children.iter_mut() {
+            if let Some(c) = slot {
+                if let Some(st) = c.try_wait().unwrap() {
+                    failed |= !st.success();
+                    *slot = None;
+                }
+            }
+        }
+        if failed {
+            for c in children.iter_mut().flatten() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let violations = tmp.path().join("violations");
+    assert!(
+        !violations.exists(),
+        "two holders at once: {}",
+        std::fs::read_to_string(&violations).unwrap_or_default()
+    );
+    assert!(!failed, "a racing process failed");
+    let log = std::fs::read_to_string(tmp.path().join("held.log")).unwrap();
+    let epochs: Vec<u64> = log
+        .lines()
+        .map(|l| l.split(' ').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(epochs.len(), 4 * ROUNDS, "{log}");
+    let distinct: std::collections::BTreeSet<_> = epochs.iter().collect();
+    assert_eq!(distinct.len(), epochs.len(), "an epoch held twice: {log}");
+}
+
+fn race_child(dir: &std::path::Path) {
+    use std::io::Write;
+    let id = std::env::var("LOKI_COMPACTOR_LEASE_RACE_ID").unwrap();
+    let url = format!("file://{}", dir.join("bucket").display());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let bucket = Bucket::from_url(&url, None, BucketOptions::default()).unwrap();
+    // A long TTL: the lease only changes hands through release, never by expiry, so an
+    // overlap can only come from two creators winning one epoch.
+    let lease = Lease::new(bucket, LEASE_PREFIX, &id, 600_000, Clock::system());
+    let inside = dir.join("inside");
+    let mut held = 0;
+    while held < ROUNDS {
+        match rt.block_on(lease.acquire()).unwrap() {
+            LeaseState::Held { .. } => {
+                let epoch = rt.block_on(lease.current()).unwrap().unwrap().epoch;
+                match std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&inside)
+                {
+                    Ok(_) => {}
+                    Err(e) => {
+                        let mut v = std::fs::OpenOptions::new()
+                            .append(true)
+                            .create(true)
+                            .open(dir.join("violations"))
+                            .unwrap();
+                        writeln!(v, "{id} epoch {epoch}: {e}").unwrap();
+                    }
+                }
+                let mut log = std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(dir.join("held.log"))
+                    .unwrap();
+                writeln!(log, "{id} {epoch}").unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                let _ = std::fs::remove_file(&inside);
+                rt.block_on(lease.release()).unwrap();
+                held += 1;
+            }
+            LeaseState::Waiting(_) => std::thread::sleep(std::time::Duration::from_millis(1)),
+        }
+    }
 }

@@ -2,7 +2,11 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
 use loki_config::LokiConfig;
 
@@ -155,4 +159,93 @@ pub fn referenced_chunks_all(store: &Path) -> std::collections::BTreeSet<String>
         }
     }
     out
+}
+
+// ---- running the binary ----
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_loki-compactor");
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let code = out.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, out.split_once("\r\n\r\n")?.1.to_owned()))
+}
+
+pub fn wait_for(port: u16, path: &str, pred: impl Fn(&str) -> bool) -> String {
+    let t0 = Instant::now();
+    loop {
+        if let Some((200, body)) = get(port, path) {
+            if pred(&body) {
+                return body;
+            }
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "timeout waiting for {path}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A copy of the config at `cfg` listening on `port`, with `compaction_interval: 1s` (it is
+/// also the start-up delay, like Loki's).
+pub fn with_port(cfg: &Path, port: u16) -> std::path::PathBuf {
+    let t = std::fs::read_to_string(cfg).unwrap();
+    let t: String = t
+        .lines()
+        .map(|l| {
+            let trimmed = l.trim_start();
+            let indent = &l[..l.len() - trimmed.len()];
+            if trimmed.starts_with("http_listen_port:") {
+                format!("{indent}http_listen_port: {port}\n")
+            } else if trimmed.starts_with("compaction_interval:") {
+                format!("{indent}compaction_interval: 1s\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let p = cfg.with_file_name(format!("loki-{port}.yaml"));
+    std::fs::write(&p, t).unwrap();
+    p
+}
+
+pub fn term(child: &mut Child) -> std::process::ExitStatus {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let t0 = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Kills the child if the test fails before stopping it.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
