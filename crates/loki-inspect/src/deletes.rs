@@ -1,7 +1,10 @@
 //! Pending delete requests applied at query time, as Loki's queriers do: an entry is hidden
 //! when its stream matches a request's selector, its time is inside the request's range and
 //! the request's filters keep its line.
-use std::io::Read;
+//!
+//! Requests come from the bucket's delete-request DB as `loki-compactor` keeps it (Loki's
+//! SQLite layout, `delete_requests.sqlite.gz`), falling back to Loki's default BoltDB file
+//! (`delete_requests.gz`); both are read through `loki_compactor::deletes`.
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -12,8 +15,8 @@ use crate::store_read::StoreReader;
 /// Where delete requests come from.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DeleteArgs {
-    /// Read delete requests from this file (Loki's `delete_requests.gz`, gzipped BoltDB)
-    /// instead of the bucket's `index/delete_requests/`.
+    /// Read delete requests from this file (`delete_requests.sqlite.gz` or Loki's
+    /// `delete_requests.gz`, gzipped or not) instead of the bucket's `index/delete_requests/`.
     #[arg(long, value_name = "FILE")]
     pub delete_requests: Option<PathBuf>,
     /// Ignore delete requests (show lines pending deletion).
@@ -34,44 +37,47 @@ pub struct PendingDeletes {
     requests: Vec<Request>,
 }
 
-fn gunzip(b: &[u8]) -> Result<Vec<u8>> {
-    if b.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(b).read_to_end(&mut out)?;
-        Ok(out)
-    } else {
-        Ok(b.to_vec())
-    }
-}
-
 impl PendingDeletes {
     /// Loads the requests of `reader`'s tenant that are not processed yet.
     pub fn load(args: &DeleteArgs, reader: &StoreReader, tenant: &str) -> Result<PendingDeletes> {
         if args.no_deletes {
             return Ok(PendingDeletes::default());
         }
-        let raw = match &args.delete_requests {
-            Some(p) => std::fs::read(p).with_context(|| p.display().to_string())?,
-            None => match reader.delete_requests_db()? {
-                Some(b) => b.to_vec(),
-                None => return Ok(PendingDeletes::default()),
-            },
+        let (what, raw) = match &args.delete_requests {
+            Some(p) => (
+                p.display().to_string(),
+                std::fs::read(p).with_context(|| p.display().to_string())?,
+            ),
+            None => {
+                let sqlite = reader.delete_requests_object("delete_requests.sqlite.gz")?;
+                match sqlite {
+                    Some(b) => ("delete_requests.sqlite.gz".to_owned(), b.to_vec()),
+                    None => match reader.delete_requests_db()? {
+                        Some(b) => ("delete_requests.gz".to_owned(), b.to_vec()),
+                        None => return Ok(PendingDeletes::default()),
+                    },
+                }
+            }
         };
-        let db = loki_compactor::deletes::DeleteDb::parse(&gunzip(&raw)?)
-            .map_err(|e| anyhow::anyhow!("delete requests: {e}"))?;
+        let all = loki_compactor::deletes::store::read_db_bytes(&raw)
+            .map_err(|e| anyhow::anyhow!("delete requests ({what}): {e}"))?;
         let mut requests = Vec::new();
-        for r in db.requests.get(tenant).into_iter().flatten() {
-            if r.status == "processed" {
+        for r in all.iter().filter(|r| r.tenant == tenant) {
+            if r.progress.is_done() {
                 // Already applied to the chunks by the compactor.
                 continue;
             }
-            let selector = parse_log(&r.query)
-                .map_err(|e| anyhow::anyhow!("delete request {}: {e}", r.request_id))?;
+            let selector =
+                parse_log(&r.query).map_err(|e| anyhow::anyhow!("delete request {}: {e}", r.id))?;
             requests.push(Request {
                 selector,
-                start_ns: r.start_ms.saturating_mul(1_000_000),
+                start_ns: r.range.start_ms.saturating_mul(1_000_000),
                 // The end is inclusive, to the end of its millisecond.
-                end_ns: r.end_ms.saturating_mul(1_000_000).saturating_add(999_999),
+                end_ns: r
+                    .range
+                    .end_ms
+                    .saturating_mul(1_000_000)
+                    .saturating_add(999_999),
             });
         }
         Ok(PendingDeletes { requests })

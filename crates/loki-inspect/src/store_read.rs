@@ -406,10 +406,16 @@ impl StoreReader {
     /// Loki's delete-request DB (`<index prefix>delete_requests/delete_requests.gz`) of
     /// the first period's bucket, when present.
     pub fn delete_requests_db(&self) -> Result<Option<Bytes>> {
+        self.delete_requests_object("delete_requests.gz")
+    }
+
+    /// An object under `<index prefix>delete_requests/` of the first period's bucket
+    /// (`delete_requests.sqlite.gz` or `delete_requests.gz`), when present.
+    pub fn delete_requests_object(&self, name: &str) -> Result<Option<Bytes>> {
         let Some(p) = self.periods.first() else {
             return Ok(None);
         };
-        let key = format!("{}delete_requests/delete_requests.gz", p.path_prefix);
+        let key = format!("{}delete_requests/{name}", p.path_prefix);
         if !self.rt.block_on(p.bucket.exists(&key))? {
             return Ok(None);
         }

@@ -808,3 +808,73 @@ fn fail_all(jobs: Vec<Job>, e: &StoreError) {
         }));
     }
 }
+
+/// Reads every tenant's delete requests (not redactions) from the bytes of a DB object,
+/// gzipped or not, in either layout: Loki's SQLite file (`delete_requests.sqlite.gz`) or
+/// BoltDB file (`delete_requests.gz`). For offline tools, which must not write to the
+/// bucket; the SQLite bytes go through a private temporary file.
+pub fn read_db_bytes(db: &[u8]) -> Result<Vec<StoredRequest>> {
+    let raw = sqlite::gunzip(db).map_err(|e| StoreError::Io {
+        path: "<delete-request DB>".into(),
+        source: e,
+    })?;
+    if !raw.starts_with(b"SQLite format 3\0") {
+        let parsed = DeleteDb::parse(&raw).map_err(|e| StoreError::Migration {
+            key: "<delete-request DB>".into(),
+            message: e.to_string(),
+        })?;
+        let mut out = Vec::new();
+        for (tenant, reqs) in parsed.requests {
+            for r in reqs {
+                let (processed, total) = match r.status.as_str() {
+                    "processed" => (1, 1),
+                    "received" => (0, 1),
+                    // "<N>% Complete": progress as a percentage.
+                    s => (
+                        s.split('%')
+                            .next()
+                            .and_then(|n| n.parse().ok())
+                            .unwrap_or(0),
+                        100,
+                    ),
+                };
+                out.push(StoredRequest {
+                    id: r.request_id,
+                    tenant: tenant.clone(),
+                    created_ms: r.created_ms,
+                    range: TimeRange {
+                        start_ms: r.start_ms,
+                        end_ms: r.end_ms,
+                    },
+                    query: r.query,
+                    progress: Progress { processed, total },
+                    completed_ms: None,
+                    kind: RequestKind::Delete,
+                });
+            }
+        }
+        return Ok(out);
+    }
+    let path = std::env::temp_dir().join(format!(
+        "loki-delete-requests-{}-{}.sqlite",
+        std::process::id(),
+        Clock::system().unique_ns()
+    ));
+    let io = |e: std::io::Error| StoreError::Io {
+        path: path.display().to_string(),
+        source: e,
+    };
+    sqlite::write_file(&path, &raw).map_err(io)?;
+    let res = sqlite::open(&path)
+        .and_then(|c| sqlite::list_deletes(&c, None))
+        .map_err(|e| StoreError::Sqlite {
+            path: path.display().to_string(),
+            source: e,
+        });
+    for side in ["", "-journal", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(side);
+        let _ = std::fs::remove_file(p);
+    }
+    res
+}
