@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod periods;
 pub mod retention;
 pub mod runner;
+pub mod staging;
 pub mod sweeper;
 pub mod tables;
 

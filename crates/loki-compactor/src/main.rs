@@ -212,6 +212,10 @@ async fn run(cli: Cli) -> Result<()> {
         ..Default::default()
     };
     let compactor = Arc::new(Compactor::new(cfg, opts).context("building compactor")?);
+    if !cli.dry_run {
+        let c = Arc::clone(&compactor);
+        let _ = tokio::task::spawn_blocking(move || c.clean_staging()).await;
+    }
     let holder = holder_id(&cli);
     let lease_bucket = compactor
         .periods()

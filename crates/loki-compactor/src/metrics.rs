@@ -79,6 +79,8 @@ pub mod names {
     /// Chunks expired by ingestion time.
     pub const EXPIRED_BY_INGESTION: &str =
         "loki_compactor_retention_chunks_expired_by_ingestion_time_total";
+    /// Retention passes whose delete processing failed, by `cause` (`error`/`timeout`).
+    pub const DELETE_PROCESSING_FAILS: &str = "loki_compactor_delete_processing_fails_total";
     /// Full cycles completed (ours; the seed's alert uses it).
     pub const RUNS_COMPLETED: &str = "loki_compactor_runs_completed_total";
     /// Full cycles failed (ours).
@@ -204,6 +206,11 @@ impl Metrics {
             (
                 EXPIRED_BY_INGESTION,
                 "Chunks expired by their ingestion time",
+                Kind::Counter,
+            ),
+            (
+                DELETE_PROCESSING_FAILS,
+                "Number of times the delete phase of compaction has failed",
                 Kind::Counter,
             ),
             (

@@ -2,7 +2,9 @@
 //! the rewritten index without them.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use loki_config::{Limits, StreamRetention, TenantLimits};
 use loki_tsdb::{ChunkMeta, IndexReader, Series};
@@ -65,6 +67,10 @@ pub struct Expiry {
     /// Pass time, unix ms.
     pub now_ms: i64,
     limits: Arc<TenantLimits>,
+    /// `retention_table_timeout`: time allowed for examining one tenant index.
+    table_timeout: Option<Duration>,
+    /// Set when any index of the pass hit `table_timeout`.
+    timed_out: Arc<AtomicBool>,
 }
 
 /// Why a chunk leaves an index.
@@ -114,7 +120,26 @@ pub struct Applied2 {
 impl Expiry {
     /// Retention state for a pass at `now_ms`.
     pub fn new(now_ms: i64, limits: Arc<TenantLimits>) -> Self {
-        Expiry { now_ms, limits }
+        Expiry {
+            now_ms,
+            limits,
+            table_timeout: None,
+            timed_out: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Loki's `retention_table_timeout` (0 = none): examining one tenant index stops after
+    /// this long; what was decided so far is kept, the rest of the index stays as it is
+    /// (a later pass examines it again), and the pass goes on with the next index.
+    pub fn with_table_timeout(mut self, timeout: Duration) -> Self {
+        self.table_timeout = (!timeout.is_zero()).then_some(timeout);
+        self
+    }
+
+    /// Whether an index of this pass hit `retention_table_timeout` (Loki then drops the
+    /// pass's delete-request batch).
+    pub fn timed_out(&self) -> bool {
+        self.timed_out.load(Ordering::SeqCst)
     }
 
     /// Effective limits of `tenant`.
@@ -180,12 +205,24 @@ impl Expiry {
         let mut dropped = 0u64;
         let mut changed = false;
         let mut any_chunks = false;
+        let deadline = self.table_timeout.map(|t| Instant::now() + t);
+        let mut out_of_time = false;
         while cur.advance()? {
             let chunks = cur.chunks();
             if chunks.is_empty() {
                 continue;
             }
             any_chunks = true;
+            if !out_of_time && deadline.is_some_and(|d| Instant::now() >= d) {
+                out_of_time = true;
+                self.timed_out.store(true, Ordering::SeqCst);
+                tracing::warn!(user = tenant, day, "Timed out while running delete");
+            }
+            if out_of_time {
+                // Not examined: kept unchanged.
+                kept.push(cur.to_series());
+                continue;
+            }
             let labels: Vec<(&str, &str)> = cur.labels().collect();
             let a = applied(limits, labels.iter().copied());
             let mut keep: Vec<ChunkMeta> = Vec::with_capacity(chunks.len());

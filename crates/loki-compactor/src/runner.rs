@@ -180,6 +180,42 @@ impl Compactor {
         &self.opts.clock
     }
 
+    /// Removes staging files (`<key>#<n>`) that an interrupted write left in filesystem
+    /// stores, under the prefixes the compactor writes to (see [`crate::staging`]).
+    pub fn clean_staging(&self) -> Vec<PathBuf> {
+        let c = &self.cfg.compactor;
+        let mut out = Vec::new();
+        for (spec, bucket) in &self.periods.buckets {
+            let loki_config::StoreBackend::Filesystem { dir } = &spec.backend else {
+                continue;
+            };
+            let root = dir.join(spec.key_prefix.trim_matches('/'));
+            let mut prefixes: Vec<String> = self
+                .periods
+                .periods
+                .iter()
+                .filter(|p| p.bucket.name() == bucket.name())
+                .map(|p| p.path_prefix.clone())
+                .collect();
+            prefixes.push("loki-compactor/".into());
+            if !c.deletion_marker_object_store_prefix.is_empty() {
+                prefixes.push(c.deletion_marker_object_store_prefix.clone());
+            }
+            prefixes.push(format!(
+                "{}delete_requests/",
+                c.delete_request_store_key_prefix
+            ));
+            out.extend(crate::staging::remove_stale(
+                &root,
+                &prefixes,
+                crate::staging::STAGING_MIN_AGE,
+                std::time::SystemTime::now(),
+                self.opts.dry_run,
+            ));
+        }
+        out
+    }
+
     /// Metrics text: ours plus every bucket's request counters.
     pub fn render_metrics(&self) -> String {
         let mut s = self.metrics.render();
@@ -201,7 +237,10 @@ impl Compactor {
     pub async fn pass(&self, retention: bool) -> Result<PassReport> {
         let started = Instant::now();
         let retention = retention && self.cfg.compactor.retention_enabled;
-        let expiry = retention.then(|| Expiry::new(self.opts.clock.now_ms(), self.limits()));
+        let expiry = retention.then(|| {
+            Expiry::new(self.opts.clock.now_ms(), self.limits())
+                .with_table_timeout(self.cfg.compactor.retention_table_timeout.as_std())
+        });
         if let Some(e) = &expiry {
             tracing::info!(
                 "overall smallest retention cutoff timestamp {:.3}, default smallest retention cutoff timestamp {:.3}",
@@ -210,6 +249,10 @@ impl Compactor {
             );
         }
         let res = self.pass_inner(expiry.as_ref()).await;
+        if expiry.as_ref().is_some_and(Expiry::timed_out) {
+            self.metrics
+                .inc(names::DELETE_PROCESSING_FAILS, &[("cause", "timeout")]);
+        }
         let ok = matches!(&res, Ok(r) if r.failed.is_empty());
         let status = if ok { "success" } else { "failure" };
         let end = self.opts.clock.now_ms() as f64 / 1000.0;

@@ -213,3 +213,53 @@ fn serves_endpoints_and_only_the_lease_holder_acts() {
     });
     assert!(term(&mut b.0).success());
 }
+
+/// Staging files (`<key>#<n>`) left by writes that a crash cut off are removed at start-up
+/// when they are older than an hour and lie under a prefix the compactor writes to; fresh
+/// ones (possibly in flight on another host), other `#` names and chunk directories are
+/// left alone.
+#[test]
+fn stale_staging_files_are_removed_at_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    setup(
+        "multitenant-gzip",
+        "store",
+        "loki-compactor.yaml",
+        tmp.path(),
+    );
+    let b = tmp.path().join("bucket");
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    let make = |rel: &str, old: bool| {
+        let p = b.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        let f = std::fs::File::create(&p).unwrap();
+        if old {
+            f.set_modified(two_hours_ago).unwrap();
+        }
+        p
+    };
+    let stale_index = make("index/index_20776/1-compactor-1-2-ab.tsdb.gz#3", true);
+    let stale_lease = make("loki-compactor/lease/00000000000000000001.json#7", true);
+    let fresh = make("index/index_20776/2-compactor-1-2-cd.tsdb.gz#4", false);
+    let other = make("index/index_20776/notes#x", true);
+    let chunk_dir = make("audit/0123abcd/c29tZQ==#5", true);
+    let out = Command::new(BIN)
+        .arg(format!(
+            "-config.file={}",
+            tmp.path().join("loki.yaml").display()
+        ))
+        .arg("--once")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!stale_index.exists());
+    assert!(!stale_lease.exists());
+    assert!(fresh.exists());
+    assert!(other.exists());
+    assert!(chunk_dir.exists());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("removed a staging file"));
+}

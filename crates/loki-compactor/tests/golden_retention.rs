@@ -211,3 +211,45 @@ fn sweeps_lokis_own_markers() {
         chunk_files(&golden("retention").join("store-after-sweep"))
     );
 }
+
+/// `retention_table_timeout`: an index whose examination runs out of time keeps what was
+/// not examined (nothing is marked or dropped past the deadline; with 1ns that is
+/// everything), the timeout is counted as Loki does, and the pass still succeeds. The next
+/// pass without the timeout marks exactly Loki's set.
+#[test]
+fn retention_table_timeout_keeps_the_unexamined_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = setup("retention", "store", "loki-retention.yaml", tmp.path());
+    cfg.compactor.retention_table_timeout = std::time::Duration::from_nanos(1).into();
+    let opts = || Options {
+        clock: Clock::fixed(RUN_NS),
+        ..Default::default()
+    };
+    let bucket = tmp.path().join("bucket");
+    let before = referenced_chunks_all(&bucket);
+    let c = Compactor::new(cfg.clone(), opts()).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let r = rt.block_on(c.run_once()).unwrap();
+    assert!(r.pass.tables.iter().all(|(_, t)| t.expired.is_empty()));
+    assert_eq!(referenced_chunks(&bucket), before, "index entries changed");
+    let m = c.render_metrics();
+    assert!(
+        m.contains("loki_compactor_delete_processing_fails_total{cause=\"timeout\"} 1"),
+        "{m}"
+    );
+    assert!(m.contains("loki_compactor_apply_retention_operation_total{status=\"success\"} 1"));
+
+    cfg.compactor.retention_table_timeout = loki_config::Duration::ZERO;
+    let c = Compactor::new(cfg, opts()).unwrap();
+    let r = rt.block_on(c.run_once()).unwrap();
+    let marked: BTreeSet<String> = r
+        .pass
+        .tables
+        .iter()
+        .flat_map(|(_, t)| t.expired.values().flatten().map(|e| e.id.clone()))
+        .collect();
+    assert_eq!(marked, deleted());
+    assert!(!c
+        .render_metrics()
+        .contains("loki_compactor_delete_processing_fails_total{cause=\"timeout\"}"));
+}
