@@ -10,6 +10,7 @@ mod index_cmd;
 mod meta_cmd;
 mod query_cmd;
 mod rebuild_cmd;
+mod repair_cmd;
 mod stats_cmd;
 mod store_read;
 mod verify_cmd;
@@ -51,6 +52,8 @@ enum Command {
     Verify(verify_cmd::VerifyArgs),
     /// Rebuild a tenant's TSDB index of one table from the chunk objects.
     RebuildIndex(rebuild_cmd::RebuildArgs),
+    /// Fix what verify finds: drop dangling index refs, quarantine corrupt and orphan chunks (--dry-run or --apply).
+    Repair(repair_cmd::RepairArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -69,6 +72,7 @@ fn main() -> std::process::ExitCode {
         Command::Stats(args) => stats_cmd::run(args),
         Command::Verify(args) => verify_cmd::run(args),
         Command::RebuildIndex(args) => rebuild_cmd::run(args),
+        Command::Repair(args) => repair_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod rebuild;
+pub mod repair;
 pub mod report;
 pub mod target;
 pub mod verify;

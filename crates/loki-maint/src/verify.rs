@@ -224,7 +224,7 @@ async fn check_chunk(
     if size == 0 {
         return Ok((0, Some(empty())));
     }
-    let problem = chunk_problem(bytes, &c.chunk, &c.labels);
+    let problem = chunk_problem(bytes, &c.chunk, Some(&c.labels));
     Ok((
         size,
         problem.map(|error| Finding::CorruptChunk {
@@ -241,13 +241,16 @@ async fn check_chunk(
 pub(crate) fn chunk_problem(
     bytes: Bytes,
     r: &ChunkRef,
-    labels: &[(String, String)],
+    labels: Option<&[(String, String)]>,
 ) -> Option<String> {
     let o = match ChunkObject::decode_with_key(bytes, &ChunkKey::from(r)) {
         Ok(o) => o,
         Err(e) => return Some(e.to_string()),
     };
     let got = o.meta.stream_labels();
+    let Some(labels) = labels else {
+        return chunk_body_problem(&o);
+    };
     let same = got.len() == labels.len()
         && got
             .iter()
@@ -265,6 +268,11 @@ pub(crate) fn chunk_problem(
             show(&mut labels.iter().map(|(n, v)| (n.as_str(), v.as_str())))
         ));
     }
+    chunk_body_problem(&o)
+}
+
+/// Block CRCs and decompression of every block.
+fn chunk_body_problem(o: &ChunkObject) -> Option<String> {
     match o.chunk() {
         Ok(c) => {
             // Parsing checks the block CRCs; the block contents are decoded only on read,
@@ -600,6 +608,16 @@ pub fn verify(
     rt: &Handle,
     progress: &dyn Progress,
 ) -> Result<VerifyReport> {
+    verify_with_index(target, opts, rt, progress).map(|(r, _)| r)
+}
+
+/// [`verify`], also returning the ids ([`chunk_id`]) of every indexed chunk.
+pub(crate) fn verify_with_index(
+    target: &Target,
+    opts: &VerifyOptions,
+    rt: &Handle,
+    progress: &dyn Progress,
+) -> Result<(VerifyReport, HashSet<u128>)> {
     let mut w = Walk {
         target,
         opts,
@@ -617,5 +635,5 @@ pub fn verify(
             .skipped
             .push("chunk contents: --quick checks existence and size only".into());
     }
-    Ok(w.report)
+    Ok((w.report, w.indexed))
 }
