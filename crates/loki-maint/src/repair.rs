@@ -182,6 +182,8 @@ async fn quarantine_object(bucket: &Bucket, key: &str, copy: &str, expect: &Byte
 #[derive(Debug, Clone)]
 struct BadChunk {
     kind: &'static str,
+    /// Name of the bucket holding it.
+    store: String,
     /// The object as read (None: missing).
     bytes: Option<Bytes>,
 }
@@ -215,33 +217,40 @@ impl Repair<'_> {
     /// Step 1: re-reads each chunk found missing, empty or corrupt.
     fn reread_bad(&mut self) -> Result<HashMap<String, BadChunk>> {
         let mut out = HashMap::new();
-        let found: Vec<(String, &'static str)> = self
+        let found: Vec<(String, String, &'static str)> = self
             .report
             .found
             .findings
             .iter()
             .filter_map(|f| match f {
-                Finding::MissingChunk { key, .. } => Some((key.clone(), "missing_chunk")),
-                Finding::EmptyChunk { key, .. } => Some((key.clone(), "empty_chunk")),
-                Finding::CorruptChunk { key, .. } => Some((key.clone(), "corrupt_chunk")),
+                Finding::MissingChunk { key, store, .. } => {
+                    Some((key.clone(), store.clone(), "missing_chunk"))
+                }
+                Finding::EmptyChunk { key, store, .. } => {
+                    Some((key.clone(), store.clone(), "empty_chunk"))
+                }
+                Finding::CorruptChunk { key, store, .. } => {
+                    Some((key.clone(), store.clone(), "corrupt_chunk"))
+                }
                 _ => None,
             })
             .collect();
         self.progress
             .phase("re-reading bad chunks", Some(found.len() as u64));
-        for (key, kind) in found {
+        for (key, store, kind) in found {
             self.progress.inc(1);
-            // The chunk's period bucket: the first whose layout parses the key.
+            // The bucket verify found it in (keys can repeat across buckets).
             let Some(b) = self
                 .target
                 .buckets
                 .iter()
-                .find(|b| matches!(b.layout.classify(&key), ObjectKind::Chunk(_)))
+                .find(|b| b.bucket.name() == store)
             else {
-                self.skip(&key, "not a chunk key of any bucket");
+                self.skip(&key, format!("bucket {store} is not part of this run"));
                 continue;
             };
             let ObjectKind::Chunk(c) = b.layout.classify(&key) else {
+                self.skip(&key, "not a chunk key");
                 continue;
             };
             let bytes = match self.rt.block_on(b.bucket.get(&key)) {
@@ -256,7 +265,7 @@ impl Repair<'_> {
                 Some(b) => chunk_problem(b.clone(), &c, None).is_some(),
             };
             if still_bad {
-                out.insert(key, BadChunk { kind, bytes });
+                out.insert(key, BadChunk { kind, store, bytes });
             } else {
                 self.skip(
                     &key,
@@ -272,7 +281,7 @@ impl Repair<'_> {
         &mut self,
         bad: &HashMap<String, BadChunk>,
         corrupt: &BTreeSet<String>,
-        orphans: &mut BTreeMap<String, u64>,
+        orphans: &mut BTreeMap<String, String>,
         still_referenced: &mut HashSet<String>,
         index_keys: &mut BTreeSet<String>,
     ) -> Result<()> {
@@ -410,7 +419,7 @@ impl Repair<'_> {
         table: &str,
         corrupt_file: &IndexFile,
         bad: &HashMap<String, BadChunk>,
-        orphans: &mut BTreeMap<String, u64>,
+        orphans: &mut BTreeMap<String, String>,
         index_keys: &mut BTreeSet<String>,
     ) -> Result<()> {
         let (key, parsed) = (corrupt_file.key.as_str(), &corrupt_file.parsed);
@@ -421,8 +430,9 @@ impl Repair<'_> {
         // Orphans of the file's tenant (any tenant for an upload) overlapping its day: the
         // chunks the lost file most likely indexed.
         let candidates: Vec<(String, ChunkRef)> = orphans
-            .keys()
-            .filter_map(|k| match sb.layout.classify(k) {
+            .iter()
+            .filter(|(_, store)| *store == sb.bucket.name())
+            .filter_map(|(k, _)| match sb.layout.classify(k) {
                 ObjectKind::Chunk(c) => Some((k.clone(), c)),
                 _ => None,
             })
@@ -580,7 +590,7 @@ impl Repair<'_> {
                 .target
                 .buckets
                 .iter()
-                .find(|s| matches!(s.layout.classify(key), ObjectKind::Chunk(_)))
+                .find(|s| s.bucket.name() == b.store)
             else {
                 continue;
             };
@@ -601,7 +611,7 @@ impl Repair<'_> {
     /// Step 5: orphans, if the index did not change under us.
     fn orphans(
         &mut self,
-        orphans: &BTreeMap<String, u64>,
+        orphans: &BTreeMap<String, String>,
         index_keys: &BTreeSet<String>,
     ) -> Result<()> {
         if orphans.is_empty() {
@@ -630,12 +640,12 @@ impl Repair<'_> {
             .phase("quarantining orphan chunks", Some(orphans.len() as u64));
         let conc = vo.concurrency.max(1);
         let mut jobs = Vec::new();
-        for key in orphans.keys() {
+        for (key, store) in orphans {
             let Some(sb) = self
                 .target
                 .buckets
                 .iter()
-                .find(|s| matches!(s.layout.classify(key), ObjectKind::Chunk(_)))
+                .find(|s| s.bucket.name() == store)
             else {
                 continue;
             };
@@ -870,13 +880,13 @@ pub fn repair(
             _ => None,
         })
         .collect();
-    let mut orphans: BTreeMap<String, u64> = r
+    let mut orphans: BTreeMap<String, String> = r
         .report
         .found
         .findings
         .iter()
         .filter_map(|f| match f {
-            Finding::OrphanChunk { key, size } => Some((key.clone(), *size)),
+            Finding::OrphanChunk { key, store, .. } => Some((key.clone(), store.clone())),
             _ => None,
         })
         .collect();

@@ -26,6 +26,8 @@ pub enum Finding {
     MissingChunk {
         /// Chunk object key.
         key: String,
+        /// The bucket holding it (as named in errors and metrics).
+        store: String,
         /// First index file found referencing it.
         index: String,
     },
@@ -33,6 +35,8 @@ pub enum Finding {
     EmptyChunk {
         /// Chunk object key.
         key: String,
+        /// The bucket holding it (as named in errors and metrics).
+        store: String,
         /// First index file found referencing it.
         index: String,
     },
@@ -41,6 +45,8 @@ pub enum Finding {
     CorruptChunk {
         /// Chunk object key.
         key: String,
+        /// The bucket holding it (as named in errors and metrics).
+        store: String,
         /// First index file found referencing it.
         index: String,
         /// Size of the object.
@@ -52,6 +58,8 @@ pub enum Finding {
     OrphanChunk {
         /// Chunk object key.
         key: String,
+        /// The bucket holding it (as named in errors and metrics).
+        store: String,
         /// Size.
         size: u64,
     },
@@ -120,16 +128,16 @@ impl Finding {
             Finding::IndexNameMismatch { key, error } => {
                 format!("index name disagrees with content {key}: {error}")
             }
-            Finding::MissingChunk { key, index } => {
+            Finding::MissingChunk { key, index, .. } => {
                 format!("missing chunk {key} (referenced by {index})")
             }
-            Finding::EmptyChunk { key, index } => {
+            Finding::EmptyChunk { key, index, .. } => {
                 format!("zero-byte chunk {key} (referenced by {index})")
             }
             Finding::CorruptChunk {
                 key, index, error, ..
             } => format!("corrupt chunk {key} (referenced by {index}): {error}"),
-            Finding::OrphanChunk { key, size } => {
+            Finding::OrphanChunk { key, size, .. } => {
                 format!("orphan chunk {key} ({size} bytes, no index references it)")
             }
             Finding::CorruptMarker { marker, error } => {

@@ -199,12 +199,15 @@ async fn check_chunk(
     c: ChunkCheck,
     quick: bool,
 ) -> Result<(u64, Option<Finding>)> {
+    let store = bucket.name().to_owned();
     let missing = || Finding::MissingChunk {
         key: c.key.clone(),
+        store: store.clone(),
         index: c.index.to_string(),
     };
     let empty = || Finding::EmptyChunk {
         key: c.key.clone(),
+        store: store.clone(),
         index: c.index.to_string(),
     };
     if quick {
@@ -229,6 +232,7 @@ async fn check_chunk(
         size,
         problem.map(|error| Finding::CorruptChunk {
             key: c.key.clone(),
+            store: store.clone(),
             index: c.index.to_string(),
             size,
             error,
@@ -588,6 +592,7 @@ impl Walk<'_> {
                 } else {
                     found.push(Finding::OrphanChunk {
                         key: o.key,
+                        store: b.bucket.name().to_owned(),
                         size: o.size,
                     });
                 }
