@@ -25,7 +25,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use bytes::Bytes;
 use futures::StreamExt;
 use loki_bucket::{Bucket, ChunkRef, ObjectKind};
-use loki_chunk::{ChunkKey, ChunkObject};
 use loki_compactor::markers::{self, MarkerFormat, MarkerSource};
 use loki_compactor::Clock;
 use loki_tsdb::{ChunkMeta, IndexBuilder, IndexFileName, IndexObjectKey, Labels, TENANT_LABEL};
@@ -44,9 +43,6 @@ use crate::verify::{
 pub const MULTI_TENANT_SKIP: &str = "multi-tenant ingester upload: not rewritten (the compactor \
     turns it into per-tenant files and deletes it; a rewritten upload would race with it). \
     Run the compactor on this table, then repair again";
-
-/// Object key of the compactor's lease (a running compactor holds it).
-pub const LEASE_KEY: &str = "loki-compactor/lease.json";
 
 /// What to repair.
 #[derive(Debug, Clone, Default)]
@@ -135,12 +131,12 @@ fn check_lease(target: &Target, rt: &Handle, clock: &Clock) -> Result<()> {
     for b in &target.buckets {
         let lease = loki_compactor::lease::Lease::new(
             b.bucket.clone(),
-            LEASE_KEY,
+            loki_compactor::lease::LEASE_PREFIX,
             "loki-inspect-repair",
             0,
             clock.clone(),
         );
-        if let Some((rec, _)) = rt.block_on(lease.current())? {
+        if let Some(rec) = rt.block_on(lease.current())? {
             if rec.expires_ms > clock.now_ms() {
                 return Err(MaintError::Unsafe(format!(
                     "{}: loki-compactor `{}` holds the lease until {} ms; stop it (or pass --ignore-lease)",
@@ -437,7 +433,7 @@ impl Repair<'_> {
                 _ => None,
             })
             .filter(|(_, c)| parsed.tenant.as_ref().is_none_or(|t| *t == c.tenant))
-            .filter(|(_, c)| c.from_ms < hi && c.through_ms >= lo)
+            .filter(|(_, c)| crate::rebuild::chunk_in_day(c, day))
             .collect();
         let mut builders: BTreeMap<String, (IndexBuilder, Vec<String>, u64)> = BTreeMap::new();
         for (k, c) in candidates {
@@ -446,13 +442,17 @@ impl Repair<'_> {
                 Err(e) if e.is_not_found() => continue,
                 Err(e) => return Err(e.into()),
             };
-            let Some((labels, meta)) = index_entry(bytes, &c) else {
+            // Only chunks that pass every check are indexed again.
+            if chunk_problem(bytes.clone(), &c, None).is_some() {
+                continue;
+            }
+            let Ok(entry) = crate::rebuild::index_entry(&k, &c, bytes) else {
                 continue;
             };
             let e = builders
                 .entry(c.tenant.clone())
                 .or_insert_with(|| (IndexBuilder::new(p.version), Vec::new(), 0));
-            e.0.add_series(labels, c.fingerprint, [meta]);
+            e.0.add_series(entry.labels, entry.fingerprint, [entry.meta]);
             e.1.push(k);
             e.2 += 1;
         }
@@ -806,34 +806,6 @@ fn write_marker(
         }
     }
     Ok(())
-}
-
-/// The index entry of a valid chunk object fetched under `c`: its labels and chunk meta
-/// (KB and entries as the ingester computes them). `None` if the chunk is not valid.
-fn index_entry(bytes: Bytes, c: &ChunkRef) -> Option<(Labels, ChunkMeta)> {
-    let o = ChunkObject::decode_with_key(bytes, &ChunkKey::from(c)).ok()?;
-    let chunk = o.chunk().ok()?;
-    let mut entries = 0u32;
-    let mut fallback = 0u64;
-    for e in chunk.entries() {
-        let e = e.ok()?;
-        entries += 1;
-        fallback += e.line.len() as u64;
-    }
-    let estimate: u64 = chunk.blocks().iter().map(|b| b.uncompressed_size).sum();
-    let size = if estimate > 0 { estimate } else { fallback };
-    let labels = Labels::new(o.meta.stream_labels().iter());
-    Some((
-        labels,
-        ChunkMeta {
-            min_time: c.from_ms,
-            max_time: c.through_ms,
-            checksum: c.checksum,
-            kb: ((size + 512) / 1024) as u32,
-            entries,
-            ingested_at: 0,
-        },
-    ))
 }
 
 /// Verifies `target`, then repairs what was found (see the module docs). With

@@ -188,3 +188,28 @@ fn markers_listing_indexed_chunks_are_rewritten() {
     let after = verify(&t, &o.verify, rt.handle(), &NoProgress).unwrap();
     assert!(after.is_clean(), "{:#?}", after.findings);
 }
+
+#[test]
+fn apply_refuses_while_a_compactor_holds_the_lease() {
+    use loki_compactor::lease::{Lease, LEASE_PREFIX};
+    let rt = rt();
+    let p = plant_all();
+    let t = target(&rt, p.dir.path());
+    let lease = Lease::new(
+        t.buckets[0].bucket.clone(),
+        LEASE_PREFIX,
+        "compactor-7",
+        600_000,
+        loki_compactor::Clock::system(),
+    );
+    rt.block_on(lease.acquire()).unwrap();
+    let before = snapshot(p.dir.path());
+    let e = repair(&t, &ropts(true), rt.handle(), &NoProgress).unwrap_err();
+    assert!(e.to_string().contains("compactor-7"), "{e}");
+    assert_eq!(snapshot(p.dir.path()), before);
+    // Planning is harmless and still allowed.
+    assert!(!repair(&t, &ropts(false), rt.handle(), &NoProgress)
+        .unwrap()
+        .actions
+        .is_empty());
+}
