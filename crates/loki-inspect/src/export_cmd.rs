@@ -52,21 +52,6 @@ pub struct ExportArgs {
     pub selector: String,
 }
 
-/// Chunks whose time ranges overlap each other, read together so entries can be merged
-/// in time order; chunks that do not overlap are read alone, which bounds memory.
-fn clusters(chunks: &[StoreChunk]) -> Vec<Vec<StoreChunk>> {
-    let mut out: Vec<Vec<StoreChunk>> = Vec::new();
-    let mut max_through = i64::MIN;
-    for c in chunks {
-        match out.last_mut() {
-            Some(last) if c.1.from_ms <= max_through => last.push(c.clone()),
-            _ => out.push(vec![c.clone()]),
-        }
-        max_through = max_through.max(c.1.through_ms);
-    }
-    out
-}
-
 fn file_name(s: &StreamChunks, format: Format) -> String {
     let fp = s.chunks.first().map_or(0, |c| c.1.fingerprint);
     let ext = match format {
@@ -204,95 +189,156 @@ fn export_stream(
     let labels_json = obj(&s.labels);
     let mut lbs = LabelsBuilder::new(&s.labels, &[]);
     let (mut n, mut bytes) = (0u64, 0u64);
-    let mut last: Option<(i64, String)> = None;
-    let mut write_cluster = |cluster: &[StoreChunk], bodies: Vec<bytes::Bytes>| -> Result<()> {
-        let mut entries: Vec<Entry> = Vec::new();
-        for (body, ch) in bodies.into_iter().zip(cluster) {
-            let obj = ChunkObject::decode(body).with_context(|| format!("chunk {:?}", ch.1))?;
-            let chunk = obj.chunk()?;
-            for e in chunk.iter(IterOptions {
-                from_ns: from,
-                through_ns: Some(to),
-                ..Default::default()
-            }) {
-                let e = e?;
-                entries.push(Entry {
-                    ts: e.timestamp_ns,
-                    line: String::from_utf8_lossy(&e.line).into_owned(),
-                    metadata: e
-                        .structured_metadata
-                        .iter()
-                        .filter_map(|(n, v)| {
-                            Some((
-                                loki_chunk::normalize_metadata_name(&String::from_utf8_lossy(n))?,
-                                String::from_utf8_lossy(v).into_owned(),
-                            ))
-                        })
-                        .collect(),
+    let mut merge = Merge::new(reader, &s.chunks, from, to, batch_chunks);
+    // Lines already written at the current timestamp: replicas and overlapping chunks
+    // repeat entries, and Loki shows them once.
+    let mut seen_ts = i64::MIN;
+    let mut seen_lines: std::collections::HashSet<String> = std::collections::HashSet::new();
+    while let Some(e) = merge.next_entry(pb)? {
+        if e.ts != seen_ts {
+            seen_ts = e.ts;
+            seen_lines.clear();
+        }
+        if !seen_lines.insert(e.line.clone()) {
+            continue;
+        }
+        if !applicable.is_empty()
+            && deletes.deleted(&applicable, &s.labels, e.ts, &e.line, &e.metadata)
+        {
+            continue;
+        }
+        lbs.reset(&e.metadata);
+        let Some(line) = loki_logql::run_pipeline(&log.stages, e.ts, &e.line, &mut lbs) else {
+            continue;
+        };
+        match format {
+            Format::Text => writeln!(out, "{} {}", format_rfc3339_nanos(e.ts), line)?,
+            _ => {
+                let v = json!({
+                    "tenant": tenant, "labels": labels_json, "ts_ns": e.ts.to_string(),
+                    "line": line, "structured_metadata": obj(&e.metadata),
                 });
+                writeln!(out, "{v}")?;
             }
         }
-        if cluster.len() > 1 {
-            entries.sort_by_key(|e| e.ts);
-        }
-        for e in entries {
-            // Replicas and overlapping chunks repeat entries; Loki shows them once.
-            if last
-                .as_ref()
-                .is_some_and(|(t, l)| *t == e.ts && *l == e.line)
-            {
-                continue;
-            }
-            if !applicable.is_empty()
-                && deletes.deleted(&applicable, &s.labels, e.ts, &e.line, &e.metadata)
-            {
-                continue;
-            }
-            lbs.reset(&e.metadata);
-            let Some(line) = loki_logql::run_pipeline(&log.stages, e.ts, &e.line, &mut lbs) else {
-                continue;
-            };
-            match format {
-                Format::Text => writeln!(out, "{} {}", format_rfc3339_nanos(e.ts), line)?,
-                _ => {
-                    let v = json!({
-                        "tenant": tenant, "labels": labels_json, "ts_ns": e.ts.to_string(),
-                        "line": line, "structured_metadata": obj(&e.metadata),
-                    });
-                    writeln!(out, "{v}")?;
-                }
-            }
-            n += 1;
-            bytes += line.len() as u64;
-            last = Some((e.ts, e.line));
-        }
-        pb.inc(cluster.len() as u64);
-        Ok(())
-    };
-    // Clusters are fetched a batch at a time (up to --concurrency chunks, requests in
-    // parallel) and written in order: memory stays bounded by one batch.
-    let mut batches: Vec<Vec<Vec<StoreChunk>>> = Vec::new();
-    let mut in_batch = 0;
-    for cl in clusters(&s.chunks) {
-        if batches.is_empty() || in_batch + cl.len() > batch_chunks {
-            batches.push(Vec::new());
-            in_batch = 0;
-        }
-        in_batch += cl.len();
-        if let Some(b) = batches.last_mut() {
-            b.push(cl);
-        }
-    }
-    for batch in batches {
-        let all: Vec<StoreChunk> = batch.iter().flatten().cloned().collect();
-        let mut fetched = reader.fetch(&all)?.into_iter();
-        for cluster in batch {
-            let bodies: Vec<_> = fetched.by_ref().take(cluster.len()).collect();
-            write_cluster(&cluster, bodies)?;
-        }
+        n += 1;
+        bytes += line.len() as u64;
     }
     out.flush()?;
     drop(out);
     std::fs::rename(&partial, path).with_context(|| path.display().to_string())?;
     Ok((n, bytes))
+}
+
+/// One stream's entries in time order, merged from its chunks (sorted by start). A chunk
+/// is fetched and decoded only when the merge reaches its start, and dropped when read to
+/// the end, so memory holds the chunks overlapping the current instant plus one prefetched
+/// batch of at most `--concurrency` compressed chunks, whatever the stream's size.
+struct Merge<'a> {
+    reader: &'a StoreReader,
+    chunks: &'a [StoreChunk],
+    from: i64,
+    to: i64,
+    batch: usize,
+    /// Index in `chunks` of the next chunk to open.
+    next: usize,
+    /// Fetched bodies of `chunks[next..]`.
+    prefetched: std::collections::VecDeque<bytes::Bytes>,
+    /// Open chunks, in the order opened: their next entry, the rest, their index.
+    active: Vec<(Entry, loki_chunk::Entries, usize)>,
+}
+
+impl<'a> Merge<'a> {
+    fn new(
+        reader: &'a StoreReader,
+        chunks: &'a [StoreChunk],
+        from: i64,
+        to: i64,
+        batch: usize,
+    ) -> Self {
+        Merge {
+            reader,
+            chunks,
+            from,
+            to,
+            batch,
+            next: 0,
+            prefetched: Default::default(),
+            active: Vec::new(),
+        }
+    }
+
+    fn convert(e: loki_chunk::Entry) -> Entry {
+        Entry {
+            ts: e.timestamp_ns,
+            line: String::from_utf8_lossy(&e.line).into_owned(),
+            metadata: e
+                .structured_metadata
+                .iter()
+                .filter_map(|(n, v)| {
+                    Some((
+                        loki_chunk::normalize_metadata_name(&String::from_utf8_lossy(n))?,
+                        String::from_utf8_lossy(v).into_owned(),
+                    ))
+                })
+                .collect(),
+        }
+    }
+
+    fn open_next(&mut self, pb: &ProgressBar) -> Result<()> {
+        if self.prefetched.is_empty() {
+            let end = (self.next + self.batch).min(self.chunks.len());
+            self.prefetched = self.reader.fetch(&self.chunks[self.next..end])?.into();
+        }
+        let body = self.prefetched.pop_front().unwrap_or_default();
+        let ch = &self.chunks[self.next];
+        self.next += 1;
+        pb.inc(1);
+        let chunk = ChunkObject::decode(body)
+            .and_then(|o| o.chunk())
+            .with_context(|| format!("chunk {:?}", ch.1))?;
+        let mut it = chunk.iter(IterOptions {
+            from_ns: self.from,
+            through_ns: Some(self.to),
+            ..Default::default()
+        });
+        if let Some(first) = it.next() {
+            let first = first.with_context(|| format!("chunk {:?}", ch.1))?;
+            self.active.push((Self::convert(first), it, self.next - 1));
+        }
+        Ok(())
+    }
+
+    /// The next entry in time order (ties: the chunk opened first).
+    fn next_entry(&mut self, pb: &ProgressBar) -> Result<Option<Entry>> {
+        loop {
+            let min = self
+                .active
+                .iter()
+                .enumerate()
+                .min_by_key(|(i, (e, _, _))| (e.ts, *i))
+                .map(|(i, (e, _, _))| (i, e.ts));
+            if let Some(c) = self.chunks.get(self.next) {
+                // A chunk starting at or before the earliest pending entry may hold entries
+                // that come first.
+                if min.is_none_or(|(_, ts)| c.1.from_ms.saturating_mul(1_000_000) <= ts) {
+                    self.open_next(pb)?;
+                    continue;
+                }
+            }
+            let Some((i, _)) = min else {
+                return Ok(None);
+            };
+            let next = self.active[i].1.next();
+            let e = match next {
+                Some(n) => {
+                    let n =
+                        n.with_context(|| format!("chunk {:?}", self.chunks[self.active[i].2].1))?;
+                    std::mem::replace(&mut self.active[i].0, Self::convert(n))
+                }
+                None => self.active.remove(i).0,
+            };
+            return Ok(Some(e));
+        }
+    }
 }
