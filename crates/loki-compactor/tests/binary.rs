@@ -263,3 +263,65 @@ fn stale_staging_files_are_removed_at_start() {
     assert!(chunk_dir.exists());
     assert!(String::from_utf8_lossy(&out.stderr).contains("removed a staging file"));
 }
+
+/// `--once` exit codes and log flags: a table that cannot be compacted (a corrupt upload)
+/// fails the cycle with exit code 1 and Loki's error line, the other tables are still
+/// compacted; `-log.level=warn` hides info lines; a bad `-log.format` is exit code 2.
+#[test]
+fn once_exit_codes_and_log_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    setup(
+        "multitenant-gzip",
+        "store",
+        "loki-compactor.yaml",
+        tmp.path(),
+    );
+    let cfg = tmp.path().join("loki.yaml");
+    let bad = tmp
+        .path()
+        .join("bucket/index/index_20777/1795612053-ingester-0-1795612053460962523.tsdb.gz");
+    std::fs::write(&bad, b"not an index").unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(BIN)
+            .arg(format!("-config.file={}", cfg.display()))
+            .arg("--once")
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["-log.level=warn"]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("level=error") && log.contains("msg=\"failed to run compaction\""),
+        "{log}"
+    );
+    assert!(log.contains("index_20777"), "{log}");
+    assert!(!log.contains("level=info"), "{log}");
+    let (per, uploads) = index_layout(&tmp.path().join("bucket"));
+    assert_eq!(
+        uploads,
+        vec!["index_20777/1795612053-ingester-0-1795612053460962523.tsdb.gz"]
+    );
+    assert_eq!(per.len(), 6, "the other tables were compacted: {per:?}");
+    // JSON logs: one object per line.
+    let out = run(&["-log.format=json"]);
+    assert_eq!(out.status.code(), Some(1));
+    for l in String::from_utf8_lossy(&out.stderr).lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        assert!(v["level"].is_string(), "{l}");
+    }
+    let out = run(&["-log.format=xml"]);
+    assert_eq!(out.status.code(), Some(2));
+    // Fixed: exit code 0.
+    std::fs::copy(
+        golden("multitenant-gzip")
+            .join("store/index/index_20777/1795612053-ingester-0-1795612053460962523.tsdb.gz"),
+        &bad,
+    )
+    .unwrap();
+    assert_eq!(run(&[]).status.code(), Some(0));
+    let (per, uploads) = index_layout(&tmp.path().join("bucket"));
+    assert!(uploads.is_empty());
+    assert_eq!(per.len(), 9);
+}

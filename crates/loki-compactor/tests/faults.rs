@@ -134,3 +134,57 @@ fn a_table_that_keeps_failing_gets_a_no_compact_marker() {
     assert!(uploads.is_empty());
     assert_eq!(per.len(), 2);
 }
+
+/// Order of deletions: a tenant's listed inputs go right after its new file is uploaded;
+/// the multi-tenant uploads only after every tenant is done. With deletes of the
+/// multi-tenant uploads refused, the pass fails with every tenant already complete (new
+/// per-tenant files uploaded, old per-tenant inputs deleted) and the uploads still there;
+/// a later cycle removes them without changing any tenant's index content.
+#[test]
+fn tenant_inputs_are_deleted_before_multi_tenant_uploads() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Old per-tenant files from an earlier compaction plus new multi-tenant uploads.
+    let cfg = setup(
+        "multitenant-gzip",
+        "store",
+        "loki-compactor.yaml",
+        tmp.path(),
+    );
+    let bucket = tmp.path().join("bucket");
+    let c = Compactor::new(cfg.clone(), Options::default()).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(c.run_once()).unwrap();
+    let (old_per, _) = index_layout(&bucket);
+    let old_series: std::collections::BTreeMap<_, _> = old_per
+        .iter()
+        .map(|(k, v)| (k.clone(), series_of(&v[0])))
+        .collect();
+    copy_dir(
+        &golden("multitenant-gzip").join("store/index"),
+        &bucket.join("index"),
+    );
+    let (_, uploads) = index_layout(&bucket);
+    assert_eq!(uploads.len(), 3);
+
+    let faults = FaultInjector::new();
+    // Deleting an object directly under a table (a multi-tenant upload) is refused.
+    faults.add(
+        FaultRule::new(Fault::PermissionDenied)
+            .on(&[Op::Delete])
+            .key_contains("-ingester-"),
+    );
+    let c = Compactor::new(cfg, options(&faults)).unwrap();
+    assert!(rt.block_on(c.run_once()).is_err());
+    let (per, uploads_left) = index_layout(&bucket);
+    assert_eq!(uploads_left.len(), 3, "multi-tenant uploads deleted");
+    for (k, old) in &old_per {
+        let now = &per[k];
+        assert_eq!(now.len(), 1, "{k:?}: {now:?}");
+        assert_ne!(now[0], old[0], "{k:?}: tenant input not replaced");
+        assert!(!old[0].exists(), "{k:?}: old tenant input left");
+        assert_eq!(series_of(&now[0]), old_series[k], "{k:?}");
+    }
+    faults.clear();
+    rt.block_on(c.run_once()).unwrap();
+    same_as_loki(tmp.path());
+}

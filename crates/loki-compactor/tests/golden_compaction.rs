@@ -106,3 +106,43 @@ fn multitenant_gzip_spilled_inputs() {
     };
     check_with("multitenant-gzip", "store", "store-compacted", opts);
 }
+
+/// Tables are processed newest first, and the current day's table is compacted like any
+/// other (ingesters keep adding uploads to it; Loki does not skip it either).
+#[test]
+fn newest_first_including_the_current_day() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = setup(
+        "multitenant-gzip",
+        "store",
+        "loki-compactor.yaml",
+        tmp.path(),
+    );
+    let today = loki_compactor::Clock::system()
+        .now_ms()
+        .div_euclid(86_400_000);
+    let idx = tmp.path().join("bucket/index");
+    std::fs::rename(idx.join("index_20776"), idx.join(format!("index_{today}"))).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let c = Compactor::new(cfg, Options::default()).unwrap();
+    let report = rt.block_on(c.run_once()).unwrap();
+    let order: Vec<&str> = report.pass.tables.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        order,
+        vec![
+            format!("index_{today}").as_str(),
+            "index_20778",
+            "index_20777"
+        ]
+    );
+    let today_report = &report.pass.tables[0].1;
+    assert_eq!(today_report.uploaded.len(), 3, "{today_report:?}");
+    let (per, uploads) = index_layout(&tmp.path().join("bucket"));
+    assert!(uploads.is_empty(), "{uploads:?}");
+    assert_eq!(
+        per.keys()
+            .filter(|(t, _)| *t == format!("index_{today}"))
+            .count(),
+        3
+    );
+}

@@ -253,3 +253,163 @@ fn retention_table_timeout_keeps_the_unexamined_rest() {
         .render_metrics()
         .contains("loki_compactor_delete_processing_fails_total{cause=\"timeout\"}"));
 }
+
+/// After a compaction + retention + sweep on the golden store, `/metrics` has Loki's
+/// compactor metrics with Loki's names, types and label names (spec §10.1), plus ours the
+/// seed's alerts use, and the bucket request counters per operation.
+#[test]
+fn metrics_have_lokis_names_types_and_labels() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = setup("retention", "store", "loki-retention.yaml", tmp.path());
+    let clock = Clock::fixed(RUN_NS);
+    let opts = Options {
+        clock: clock.clone(),
+        ..Default::default()
+    };
+    let c = Compactor::new(cfg, opts).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(c.run_once()).unwrap();
+    clock.advance_ms(31_000);
+    rt.block_on(c.run_once()).unwrap();
+    let text = c.render_metrics();
+    let mut types: BTreeMap<String, String> = BTreeMap::new();
+    let mut labels: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for l in text.lines() {
+        if let Some(t) = l.strip_prefix("# TYPE ") {
+            let (n, k) = t.split_once(' ').unwrap();
+            assert!(
+                types.insert(n.into(), k.into()).is_none() || n.starts_with("loki_objstore"),
+                "TYPE of {n} twice"
+            );
+            continue;
+        }
+        if l.starts_with('#') || l.is_empty() {
+            continue;
+        }
+        let (series, _) = l.rsplit_once(' ').unwrap();
+        let (name, ls) = match series.split_once('{') {
+            Some((n, rest)) => (n, rest.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| {
+                name.strip_suffix(s)
+                    .filter(|b| types.get(*b).is_some_and(|t| t == "histogram"))
+            })
+            .unwrap_or(name);
+        let set = labels.entry(base.to_owned()).or_default();
+        for kv in ls.split(',').filter(|s| !s.is_empty()) {
+            let k = kv.split_once('=').unwrap().0;
+            if k != "le" {
+                set.insert(k.to_owned());
+            }
+        }
+    }
+    let want: &[(&str, &str, &[&str])] = &[
+        (
+            "loki_boltdb_shipper_compact_tables_operation_total",
+            "counter",
+            &["status"],
+        ),
+        (
+            "loki_boltdb_shipper_compact_tables_operation_duration_seconds",
+            "gauge",
+            &[],
+        ),
+        (
+            "loki_boltdb_shipper_compact_tables_operation_last_successful_run_timestamp_seconds",
+            "gauge",
+            &[],
+        ),
+        (
+            "loki_compactor_apply_retention_operation_total",
+            "counter",
+            &["status"],
+        ),
+        (
+            "loki_compactor_apply_retention_operation_duration_seconds",
+            "gauge",
+            &[],
+        ),
+        (
+            "loki_compactor_apply_retention_last_successful_run_timestamp_seconds",
+            "gauge",
+            &[],
+        ),
+        ("loki_boltdb_shipper_compactor_running", "gauge", &[]),
+        (
+            "loki_boltdb_shipper_retention_marker_table_processed_total",
+            "counter",
+            &["from", "table", "user_id", "action"],
+        ),
+        (
+            "loki_boltdb_shipper_retention_marker_count_total",
+            "counter",
+            &["from", "table"],
+        ),
+        (
+            "loki_boltdb_shipper_retention_marker_table_processed_duration_seconds",
+            "histogram",
+            &["from", "table", "status"],
+        ),
+        (
+            "loki_boltdb_shipper_retention_sweeper_chunk_deleted_duration_seconds",
+            "histogram",
+            &["from", "status"],
+        ),
+        (
+            "loki_boltdb_shipper_retention_sweeper_marker_files_current",
+            "gauge",
+            &["from"],
+        ),
+        (
+            "loki_boltdb_shipper_retention_sweeper_marker_file_processing_current_time",
+            "gauge",
+            &["from"],
+        ),
+        (
+            "loki_boltdb_shipper_retention_sweeper_marker_files_deleted_total",
+            "counter",
+            &["from"],
+        ),
+        (
+            "loki_compactor_retention_chunks_expired_by_ingestion_time_total",
+            "counter",
+            &[],
+        ),
+        // Ours, named in the issue.
+        ("loki_compactor_running", "gauge", &[]),
+        ("loki_compactor_runs_completed_total", "counter", &[]),
+        ("loki_compactor_runs_failed_total", "counter", &[]),
+        (
+            "loki_objstore_bucket_operations_total",
+            "counter",
+            &["bucket", "operation"],
+        ),
+    ];
+    for (name, kind, ls) in want {
+        assert_eq!(
+            types.get(*name).map(String::as_str),
+            Some(*kind),
+            "{name}:\n{text}"
+        );
+        let got = labels.get(*name).cloned().unwrap_or_default();
+        let want: BTreeSet<String> = ls.iter().map(|s| s.to_string()).collect();
+        assert_eq!(got, want, "{name} labels");
+    }
+    // Loki's buckets for the two histograms.
+    assert!(text.contains("loki_boltdb_shipper_retention_marker_table_processed_duration_seconds_bucket{from=\"filesystem_2026-01-01\",table=\"index_"));
+    for le in [
+        "0.1", "0.2", "0.4", "0.8", "1.6", "3.2", "6.4", "12.8", "+Inf",
+    ] {
+        assert!(
+            text.contains(&format!(
+                "loki_boltdb_shipper_retention_sweeper_chunk_deleted_duration_seconds_bucket{{from=\"filesystem_2026-01-01\",status=\"success\",le=\"{le}\"}}"
+            )),
+            "le={le}"
+        );
+    }
+    assert!(text.contains("loki_compactor_runs_completed_total 2"));
+}
