@@ -41,6 +41,12 @@ struct Cli {
     /// Report what would change and what would expire; write and delete nothing.
     #[arg(long = "dry-run")]
     dry_run: bool,
+    /// Print the tables that carry a no-compact marker (JSON) and exit.
+    #[arg(long = "compactor.no-compact.list")]
+    no_compact_list: bool,
+    /// Remove the no-compact marker of this table (it is compacted again next pass) and exit.
+    #[arg(long = "compactor.no-compact.remove", value_name = "TABLE")]
+    no_compact_remove: Option<String>,
     /// `logfmt` or `json`.
     #[arg(long = "log.format", default_value = "logfmt")]
     log_format: String,
@@ -212,6 +218,9 @@ async fn run(cli: Cli) -> Result<()> {
         ..Default::default()
     };
     let compactor = Arc::new(Compactor::new(cfg, opts).context("building compactor")?);
+    if cli.no_compact_list || cli.no_compact_remove.is_some() {
+        return no_compact_admin(&cli, &compactor).await;
+    }
     if !cli.dry_run {
         let c = Arc::clone(&compactor);
         let _ = tokio::task::spawn_blocking(move || c.clean_staging()).await;
@@ -441,6 +450,26 @@ async fn run_once(cli: &Cli, c: &Arc<Compactor>, lease: &Lease, state: &HttpStat
         chunks_swept = swept,
         "single compaction finished"
     );
+    Ok(())
+}
+
+/// `-compactor.no-compact.list` / `-compactor.no-compact.remove=<table>`.
+async fn no_compact_admin(cli: &Cli, c: &Compactor) -> Result<()> {
+    if let Some(table) = &cli.no_compact_remove {
+        let removed = c.remove_no_compact(table).await?;
+        if removed.is_empty() {
+            bail!("table {table} has no no-compact marker");
+        }
+        println!("{}", serde_json::json!({ "removed": removed }));
+        return Ok(());
+    }
+    let list: Vec<serde_json::Value> = c
+        .no_compact_markers()
+        .await?
+        .into_iter()
+        .map(|m| serde_json::json!({"table": m.table, "key": m.key, "bucket": m.bucket, "reason": m.reason}))
+        .collect();
+    println!("{}", serde_json::to_string_pretty(&list)?);
     Ok(())
 }
 

@@ -26,6 +26,19 @@ use crate::tables::list_tables;
 /// deletes the object to let the table be compacted again.
 pub const NO_COMPACT_PREFIX: &str = "loki-compactor/no-compact/";
 
+/// A table's no-compact marker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoCompactMarker {
+    /// Table name.
+    pub table: String,
+    /// Object key of the marker.
+    pub key: String,
+    /// Bucket it is in.
+    pub bucket: String,
+    /// Its text (the last error).
+    pub reason: String,
+}
+
 /// Settings that are not in Loki's config.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -384,6 +397,49 @@ impl Compactor {
                 }
             }
         }
+    }
+
+    /// Every no-compact marker, in every bucket.
+    pub async fn no_compact_markers(&self) -> Result<Vec<NoCompactMarker>> {
+        let mut out = Vec::new();
+        for b in self.periods.distinct_buckets() {
+            for o in b.list(NO_COMPACT_PREFIX).await? {
+                let Some(table) = o.key.strip_prefix(NO_COMPACT_PREFIX) else {
+                    continue;
+                };
+                let reason = match b.get(&o.key).await {
+                    Ok(t) => String::from_utf8_lossy(&t).trim_end().to_owned(),
+                    Err(e) if e.is_not_found() => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                out.push(NoCompactMarker {
+                    table: table.to_owned(),
+                    key: o.key.clone(),
+                    bucket: b.name().to_owned(),
+                    reason,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes `table`'s no-compact marker(s); returns the keys removed.
+    pub async fn remove_no_compact(&self, table: &str) -> Result<Vec<String>> {
+        let key = format!("{NO_COMPACT_PREFIX}{table}");
+        let mut removed = Vec::new();
+        for b in self.periods.distinct_buckets() {
+            if b.exists(&key).await? {
+                b.delete(&key).await?;
+                self.metrics
+                    .set(names::TABLE_SKIPPED, &[("table_name", table)], 0.0);
+                removed.push(format!("{}/{key}", b.name()));
+            }
+        }
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(table);
+        Ok(removed)
     }
 
     /// Sweeps every marker store once.

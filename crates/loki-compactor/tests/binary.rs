@@ -107,6 +107,18 @@ fn dry_run_reports_what_loki_deleted_and_changes_nothing() {
         .sum();
     // Loki deleted 51 chunk objects; the per-tenant split comes from deleted-chunks.tsv.
     assert_eq!(objects, 51, "{v:#}");
+    // Per tenant and selector: chunk refs (a chunk in two day tables counts twice), objects
+    // and bytes.
+    for rules in tenants.values() {
+        for (rule, t) in rules.as_object().unwrap() {
+            let (refs, objs, bytes) = (
+                t["chunk_refs"].as_u64().unwrap(),
+                t["objects"].as_u64().unwrap(),
+                t["bytes"].as_u64().unwrap(),
+            );
+            assert!(refs >= objs && objs > 0 && bytes > 0, "{rule}: {t}");
+        }
+    }
     let tsv = std::fs::read_to_string(golden("retention").join("deleted-chunks.tsv")).unwrap();
     let want_tenants: BTreeSet<&str> = tsv
         .lines()
@@ -324,4 +336,72 @@ fn once_exit_codes_and_log_flags() {
     let (per, uploads) = index_layout(&tmp.path().join("bucket"));
     assert!(uploads.is_empty());
     assert_eq!(per.len(), 9);
+}
+
+/// The no-compact marker as an operator sees and removes it: `-compactor.no-compact.list`
+/// prints the tables and reasons, `-compactor.no-compact.remove=<table>` deletes the
+/// marker (and fails for a table without one). A marked table is skipped by `--once`.
+#[test]
+fn no_compact_markers_listed_and_removed() {
+    let tmp = tempfile::tempdir().unwrap();
+    setup(
+        "multitenant-gzip",
+        "store",
+        "loki-compactor.yaml",
+        tmp.path(),
+    );
+    let cfg = format!("-config.file={}", tmp.path().join("loki.yaml").display());
+    let marker = tmp
+        .path()
+        .join("bucket")
+        .join(loki_compactor::runner::NO_COMPACT_PREFIX)
+        .join("index_20777");
+    std::fs::create_dir_all(marker.parent().unwrap()).unwrap();
+    std::fs::write(
+        &marker,
+        "table index_20777 failed 3 consecutive compactions\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args([&cfg, "-compactor.no-compact.list"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["table"], "index_20777", "{v}");
+    assert!(v[0]["reason"].as_str().unwrap().contains("failed 3"));
+    // Skipped while marked.
+    assert!(Command::new(BIN)
+        .args([&cfg, "--once"])
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let (_, uploads) = index_layout(&tmp.path().join("bucket"));
+    assert_eq!(uploads.len(), 1, "{uploads:?}");
+    assert!(uploads[0].starts_with("index_20777/"));
+    let out = Command::new(BIN)
+        .args([&cfg, "-compactor.no-compact.remove=index_20777"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!marker.exists());
+    assert!(!Command::new(BIN)
+        .args([&cfg, "-compactor.no-compact.remove=index_20777"])
+        .output()
+        .unwrap()
+        .status
+        .success());
+    assert!(Command::new(BIN)
+        .args([&cfg, "--once"])
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let (_, uploads) = index_layout(&tmp.path().join("bucket"));
+    assert!(uploads.is_empty());
 }

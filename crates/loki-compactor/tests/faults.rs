@@ -125,9 +125,23 @@ fn a_table_that_keeps_failing_gets_a_no_compact_marker() {
     // Skipped from now on: the cycle succeeds, the other table is compacted.
     let r = rt.block_on(c.run_once()).unwrap();
     assert_eq!(r.pass.skipped, vec!["index_20776".to_string()]);
-    // The operator removes the marker once the cause is fixed.
+    // The operator sees it (with the reason) and removes it once the cause is fixed.
+    let listed = rt.block_on(c.no_compact_markers()).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].table, "index_20776");
+    assert!(
+        listed[0].reason.contains("failed 3 consecutive"),
+        "{listed:?}"
+    );
     faults.clear();
-    std::fs::remove_file(&marker).unwrap();
+    assert_eq!(
+        rt.block_on(c.remove_no_compact("index_20776"))
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(!marker.exists());
+    assert!(rt.block_on(c.no_compact_markers()).unwrap().is_empty());
     let r = rt.block_on(c.run_once()).unwrap();
     assert!(r.pass.skipped.is_empty());
     let (per, uploads) = index_layout(&tmp.path().join("bucket"));

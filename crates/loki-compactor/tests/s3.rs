@@ -312,3 +312,59 @@ fn two_binaries_on_s3_only_one_acts() {
     });
     assert!(term(&mut b.0).success());
 }
+
+/// Faults from the S3 server's side during a cycle on the local S3 server: throttling and
+/// 5xx are retried; refused deletes of the multi-tenant uploads fail the cycle cleanly
+/// (tenants done, uploads kept); once the fault is gone a later cycle finishes with
+/// Loki's result.
+#[test]
+fn faults_on_s3_then_a_later_cycle_finishes() {
+    use loki_bucket::{Fault, FaultInjector, FaultRule, Op, RetrySettings};
+    let Some((endpoint, bucket_name)) = env() else {
+        return;
+    };
+    let cfg = s3_config(&endpoint, &bucket_name, &fresh_prefix("faults"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let bucket = Bucket::from_spec(cfg.period_store(0).unwrap(), BucketOptions::default()).unwrap();
+    upload_golden(&rt, &bucket);
+    let faults = FaultInjector::new();
+    faults.add(FaultRule::new(Fault::Throttled).on(&[Op::Get]).times(3));
+    faults.add(FaultRule::new(Fault::Unavailable).on(&[Op::Put]).times(2));
+    faults.add(
+        FaultRule::new(Fault::PermissionDenied)
+            .on(&[Op::Delete])
+            .key_contains("-ingester-"),
+    );
+    let opts = Options {
+        bucket: BucketOptions {
+            retry: RetrySettings {
+                max_retries: 3,
+                min_backoff: std::time::Duration::from_millis(1),
+                max_backoff: std::time::Duration::from_millis(5),
+            },
+            faults: Some(std::sync::Arc::clone(&faults)),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let c = Compactor::new(cfg, opts).unwrap();
+    assert!(rt.block_on(c.run_once()).is_err());
+    let keys: Vec<String> = rt
+        .block_on(bucket.list("index/"))
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(
+        keys.iter().filter(|k| k.contains("-ingester-")).count(),
+        3,
+        "{keys:?}"
+    );
+    assert!(c
+        .render_metrics()
+        .contains("loki_compactor_runs_failed_total 1"));
+    faults.clear();
+    rt.block_on(c.run_once()).unwrap();
+    same_as_loki_on_s3(&rt, &bucket);
+    assert!(faults.injected() >= 5);
+}
