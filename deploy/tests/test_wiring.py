@@ -15,6 +15,8 @@ Checks, per rendered preset:
   * Fluent Bit: exact label names, which cover every label the LogQL examples use; tenants;
     retry_limit != 1; filesystem buffering; tolerations; resources;
   * NetworkPolicies: default deny, Fluent Bit egress only to the gateway (+DNS, API server);
+  * compliance CronJob: its `loki-inspect replicate` arguments parse with the real CLI's flags
+    (deploy/tests/loki-inspect-replicate.help), one source, the tenant and bucket of values.yaml;
   * S3 lifecycle: expiration > retention + retention_delete_delay for every tenant prefix,
     never on index/ or loki-compactor/; IAM: only the compactor role may delete chunks.
 """
@@ -200,6 +202,96 @@ def containers(doc):
     return pod, pod.get("containers", []) + pod.get("initContainers", [])
 
 
+REPLICATE_HELP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "loki-inspect-replicate.help")
+
+
+def cli_flags(help_text):
+    """Long flags of a clap `--help` text: name -> True when the flag takes a value."""
+    flags = {}
+    for line in help_text.splitlines():
+        m = re.match(r"^\s+(?:-\w, )?--([A-Za-z0-9][\w.-]*)(\s+[<\[])?", line)
+        if m:
+            flags[m.group(1)] = m.group(2) is not None
+    return flags
+
+
+def parse_cli_args(args, flags):
+    """Parses args as loki-inspect does (Loki's single-dash `-config.file=` form is accepted):
+    returns ({flag: value or True}, [errors])."""
+    got, errors, i = {}, [], 0
+    while i < len(args):
+        a = args[i]
+        if not a.startswith("-") or a == "-" or re.match(r"^-\w$", a):
+            errors.append(f"unexpected argument {a!r}")
+            i += 1
+            continue
+        name, eq, value = a.lstrip("-").partition("=")
+        if name not in flags:
+            errors.append(f"unknown flag {a!r}")
+        elif flags[name]:
+            if not eq:
+                if i + 1 >= len(args):
+                    errors.append(f"{a!r} needs a value")
+                    break
+                i += 1
+                value = args[i]
+            if not value:
+                errors.append(f"{a!r} has an empty value")
+            got[name] = value
+        elif eq:
+            errors.append(f"{a!r} takes no value")
+        else:
+            got[name] = True
+        i += 1
+    return got, errors
+
+
+def check_compliance_cronjob(preset, by, name, values):
+    """The compliance CronJob's arguments parse with the real `loki-inspect replicate`
+    (flags from its --help, kept current by crates/loki-inspect/tests/replicate_query.rs)."""
+    cj = by.get("CronJob", {}).get(name("compliance"))
+    if not values.get("compliance", {}).get("enabled"):
+        check(cj is None, f"{preset}: compliance CronJob rendered while disabled")
+        return
+    check(cj is not None, f"{preset}: compliance CronJob")
+    if cj is None:
+        return
+    pod, cs = containers(cj)
+    c = cs[0]
+    check(c["command"] == ["/usr/local/bin/loki-inspect"], f"{preset}: compliance command {c['command']}")
+    args = c.get("args", [])
+    check(args[:1] == ["replicate"], f"{preset}: compliance job runs `loki-inspect replicate`, got {args[:1]}")
+    help_text = open(REPLICATE_HELP).read()
+    check(help_text.startswith("Copy chunks and index between buckets"), "replicate help snapshot looks wrong")
+    usage = re.search(r"^Usage: loki-inspect replicate (.*)$", help_text, re.M)
+    required = re.findall(r"--([\w.-]+) <", usage.group(1)) if usage else []
+    check(required == ["to-store"], f"replicate required flags {required}")
+    flags = cli_flags(help_text)
+    check({"config.file", "from-store", "to-store", "tenant", "from", "to", "json"} <= set(flags),
+          f"replicate --help flags {sorted(flags)}")
+    got, errors = parse_cli_args(args[1:], flags)
+    for e in errors:
+        check(False, f"{preset}: compliance args: {e}")
+    for r in required:
+        check(r in got, f"{preset}: compliance args miss required --{r}")
+    check(("config.file" in got) != ("from-store" in got),
+          f"{preset}: compliance args need exactly one source (--config.file or --from-store)")
+    tenant = values["compliance"]["tenant"]
+    check(got.get("tenant") == tenant, f"{preset}: compliance --tenant {got.get('tenant')} != {tenant}")
+    bucket = values["aws"]["buckets"]["compliance"]
+    check(str(got.get("to-store", "")).startswith(f"s3://{bucket}/"),
+          f"{preset}: compliance --to-store {got.get('to-store')} is not in the compliance bucket {bucket}")
+    mounts = [m["mountPath"] for m in c.get("volumeMounts", [])]
+    cfg = got.get("config.file")
+    if cfg:
+        check(any(cfg.startswith(m.rstrip("/") + "/") for m in mounts),
+              f"{preset}: compliance --config.file {cfg} not under a mounted volume {mounts}")
+        vols = {v["name"]: v for v in pod["volumes"]}
+        vm = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+        check(vols[vm["/etc/loki"]].get("configMap", {}).get("name") == name("config"),
+              f"{preset}: compliance job reads the shared Loki config")
+
+
 def check_preset(preset, docs, release, ns, values, aws, nginx):
     by = {}
     for d in docs:
@@ -264,6 +356,8 @@ def check_preset(preset, docs, release, ns, values, aws, nginx):
             if any("compactor" in t.split(",") for t in targets):
                 compactor_like.append(w["metadata"]["name"])
     check(compactor_like == [name("compactor")], f"{preset}: compactor module only in loki-compactor, found in {compactor_like}")
+
+    check_compliance_cronjob(preset, by, name, values)
 
     # ---- loki-compactor workload ----
     sts = by.get("StatefulSet", {}).get(name("compactor"))

@@ -37,6 +37,7 @@ mod layout;
 mod metrics;
 mod ops;
 mod retry;
+mod transfer;
 
 pub use backend::{build_backend, describe, retry_from_backoff, spec_from_url, BackendOptions};
 pub use bucket::{Bucket, BucketOptions, ObjectInfo};
@@ -48,3 +49,4 @@ pub use layout::{IndexFileName, Layout, ObjectKind};
 pub use metrics::{CostEstimate, CostModel, MetricsStore, OpSnapshot, RequestMetrics};
 pub use ops::Op;
 pub use retry::{Jitter, RetrySettings, RetryStore};
+pub use transfer::{PART_SIZE, SINGLE_PUT_MAX};

@@ -11,6 +11,7 @@ mod meta_cmd;
 mod query_cmd;
 mod rebuild_cmd;
 mod repair_cmd;
+mod replicate_cmd;
 mod stats_cmd;
 mod store_read;
 mod verify_cmd;
@@ -54,6 +55,8 @@ enum Command {
     RebuildIndex(rebuild_cmd::RebuildArgs),
     /// Fix what verify finds: drop dangling index refs, quarantine corrupt and orphan chunks (--dry-run or --apply).
     Repair(repair_cmd::RepairArgs),
+    /// Copy chunks and index between buckets (resumable; server-side when possible).
+    Replicate(replicate_cmd::ReplicateArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -73,6 +76,7 @@ fn main() -> std::process::ExitCode {
         Command::Verify(args) => verify_cmd::run(args),
         Command::RebuildIndex(args) => rebuild_cmd::run(args),
         Command::Repair(args) => repair_cmd::run(args),
+        Command::Replicate(args) => replicate_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -7,6 +7,7 @@
 pub mod error;
 pub mod rebuild;
 pub mod repair;
+pub mod replicate;
 pub mod report;
 pub mod target;
 pub mod verify;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use loki_bucket::{Bucket, BucketOptions, Layout};
 use loki_compactor::markers::{MarkerFormat, MarkerStore, NATIVE_PREFIX};
 use loki_compactor::periods::Periods;
-use loki_config::{LokiConfig, SchemaVersion};
+use loki_config::{LokiConfig, SchemaVersion, StoreSpec};
 use loki_tsdb::FormatVersion;
 
 use crate::error::Result;
@@ -49,6 +49,8 @@ impl MaintPeriod {
 pub struct StoreBucket {
     /// The bucket.
     pub bucket: Bucket,
+    /// What it was built from (equal backends allow server-side copies between them).
+    pub spec: StoreSpec,
     /// Its layout.
     pub layout: Layout,
     /// Markers of this bucket.
@@ -126,6 +128,7 @@ impl Target {
                     .collect();
                 StoreBucket {
                     bucket: bucket.clone(),
+                    spec: spec.clone(),
                     layout: Layout::for_store(cfg, spec),
                     markers: marker_store(
                         bucket,
@@ -153,7 +156,8 @@ impl Target {
         opts: BucketOptions,
         marker_dirs: Vec<PathBuf>,
     ) -> Result<Target> {
-        let bucket = Bucket::from_url(url, endpoint, opts)?;
+        let spec = loki_bucket::spec_from_url(url, endpoint)?;
+        let bucket = Bucket::from_spec(&spec, opts)?;
         let (dirs, _) = bucket.list_dir("index/").await?;
         let table_prefix = dirs
             .iter()
@@ -185,6 +189,7 @@ impl Target {
                     "store".into(),
                 ),
                 bucket,
+                spec,
                 layout,
             }],
             retention_delete_delay: Duration::from_secs(2 * 3600),
