@@ -384,9 +384,63 @@ impl Metrics {
     }
 }
 
+/// Joins several text expositions of the same families (one per bucket) so that each
+/// family appears once, with one HELP and TYPE line and all its samples together, as the
+/// exposition format requires (a repeated TYPE line fails the whole scrape).
+pub fn merge_families(parts: &[String]) -> String {
+    // family name -> (header lines, samples), in first-seen order
+    let mut order: Vec<String> = Vec::new();
+    let mut fams: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
+    for part in parts {
+        let mut current = String::new();
+        for line in part.lines() {
+            let header = line
+                .strip_prefix("# HELP ")
+                .or_else(|| line.strip_prefix("# TYPE "));
+            if let Some(rest) = header {
+                let name = rest.split(' ').next().unwrap_or("").to_owned();
+                let f = fams.entry(name.clone()).or_insert_with(|| {
+                    order.push(name.clone());
+                    Default::default()
+                });
+                if !f.0.iter().any(|h| h == line) && f.0.len() < 2 {
+                    f.0.push(line.to_owned());
+                }
+                current = name;
+            } else if !line.is_empty() {
+                let f = fams.entry(current.clone()).or_insert_with(|| {
+                    order.push(current.clone());
+                    Default::default()
+                });
+                f.1.push(line.to_owned());
+            }
+        }
+    }
+    let mut out = String::new();
+    for name in order {
+        let (h, samples) = &fams[&name];
+        for l in h.iter().chain(samples) {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn families_of_several_buckets_are_merged() {
+        let a = "# HELP x_total X.\n# TYPE x_total counter\nx_total{bucket=\"a\"} 1\n# HELP y Y.\n# TYPE y gauge\ny{bucket=\"a\"} 2\n".to_owned();
+        let b = a.replace("\"a\"", "\"b\"");
+        let m = merge_families(&[a, b]);
+        assert_eq!(
+            m,
+            "# HELP x_total X.\n# TYPE x_total counter\nx_total{bucket=\"a\"} 1\nx_total{bucket=\"b\"} 1\n# HELP y Y.\n# TYPE y gauge\ny{bucket=\"a\"} 2\ny{bucket=\"b\"} 2\n"
+        );
+    }
 
     #[test]
     fn renders_counters_gauges_histograms() {

@@ -232,9 +232,12 @@ impl Compactor {
     /// Metrics text: ours plus every bucket's request counters.
     pub fn render_metrics(&self) -> String {
         let mut s = self.metrics.render();
-        for b in self.periods.distinct_buckets() {
-            s.push_str(&b.metrics().render_prometheus());
-        }
+        let buckets: Vec<String> = self
+            .periods
+            .distinct_buckets()
+            .map(|b| b.metrics().render_prometheus())
+            .collect();
+        s.push_str(&crate::metrics::merge_families(&buckets));
         s
     }
 

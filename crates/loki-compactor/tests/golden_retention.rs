@@ -279,7 +279,7 @@ fn metrics_have_lokis_names_types_and_labels() {
         if let Some(t) = l.strip_prefix("# TYPE ") {
             let (n, k) = t.split_once(' ').unwrap();
             assert!(
-                types.insert(n.into(), k.into()).is_none() || n.starts_with("loki_objstore"),
+                types.insert(n.into(), k.into()).is_none(),
                 "TYPE of {n} twice"
             );
             continue;
