@@ -336,3 +336,75 @@ fn corrupt_chunk_is_named_in_the_error() {
         "nothing uploaded"
     );
 }
+
+#[test]
+fn schema_v14_period_gets_a_v4_index_with_ingestion_days() {
+    use loki_chunk::{ChunkObject, ChunkWriter, Labels, ObjectMeta, WriterOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let bucket = tmp.path().join("bucket");
+    let day = 20_777i64;
+    let t0 = day * 86_400_000_000_000 + 3_600_000_000_000; // 01:00 on that day, ns
+    let ingested_ms = (day + 2) * 86_400_000 + 5_000; // two days later, 00:00:05
+    let mut want = Vec::new();
+    for (i, app) in ["api", "web"].into_iter().enumerate() {
+        let mut w = ChunkWriter::new(WriterOptions::default());
+        for j in 0..10i64 {
+            let ts = t0 + (i as i64) * 1_000_000_000 + j * 60_000_000_000;
+            w.append(
+                ts,
+                format!("line {j} of {app}").as_bytes(),
+                &[("trace_id", "t")],
+            )
+            .unwrap();
+        }
+        w.close().unwrap();
+        let (from, through) = w.bounds().unwrap();
+        let labels = Labels::new([("app", app), ("__backfill__", "true")]);
+        let mut meta = ObjectMeta::for_stream("tenant-x", &labels, from, through);
+        meta.ingested_at_ms = Some(ingested_ms);
+        let obj = ChunkObject::encode(&meta, &w.to_bytes().unwrap()).unwrap();
+        let c = loki_bucket::ChunkRef::from(obj.key());
+        let key =
+            loki_bucket::KeyCodec::Filesystem.chunk_object(&c, loki_config::SchemaVersion::V14);
+        let path = bucket.join(&key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, obj.object_bytes()).unwrap();
+        want.push(c);
+    }
+    let yaml = format!(
+        r#"
+schema_config:
+  configs:
+    - from: "2026-01-01"
+      store: tsdb
+      object_store: filesystem
+      schema: v14
+      index: {{ prefix: idx_v14_, period: 24h }}
+storage_config:
+  filesystem:
+    directory: {}
+"#,
+        bucket.display()
+    );
+    let cfg = loki_config::LokiConfig::from_yaml(&yaml, Path::new("v14.yaml"), false).unwrap();
+    let target = Target::from_config(&cfg, &Default::default()).unwrap();
+    let table = format!("idx_v14_{day}");
+    let r = rt()
+        .block_on(rebuild_index(
+            &target,
+            &opts("tenant-x", &table),
+            &NoProgress,
+        ))
+        .unwrap();
+    assert_eq!((r.chunks, r.series, r.format_version), (2, 2, 4));
+    let got = IndexReader::open(tmp.path().join("bucket").join(r.uploaded.unwrap())).unwrap();
+    assert_eq!(got.version(), loki_tsdb::FormatVersion::V4);
+    let c = content(&[got.view()]);
+    for (labels, (_, chunks)) in &c {
+        assert!(labels.iter().any(|(n, _)| n == "__backfill__"));
+        // V4 stores ingestion time rounded up to the next midnight.
+        assert_eq!(chunks[0].ingested_at, (day + 3) * 86_400_000);
+        assert_eq!(chunks[0].entries, 10);
+        assert!(want.iter().any(|w| w.checksum == chunks[0].checksum));
+    }
+}
