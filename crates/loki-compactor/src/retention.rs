@@ -388,6 +388,45 @@ mod tests {
         assert_eq!(applied(&l, [("q", "r")]).rule, None);
     }
 
+    /// v14 indexes carry `ingested_at`: when set, it (not the chunk's end) is the reference
+    /// time, for expiry and for dropping refs from older tables.
+    #[test]
+    fn ingested_at_is_the_reference_when_set() {
+        let limits = Limits {
+            retention_period: Duration::from_hours(24),
+            ..Default::default()
+        };
+        let now = 10 * DAY_MS;
+        let e = Expiry::new(now, Arc::new(TenantLimits::new(limits)));
+        let end = 5 * DAY_MS + DAY_MS - 1;
+        let old_data = |ingested_at| ChunkMeta {
+            min_time: 5 * DAY_MS,
+            max_time: 5 * DAY_MS + 10,
+            ingested_at,
+            ..Default::default()
+        };
+        // Data from day 5, ingested (backfilled) an hour ago: kept.
+        assert_eq!(
+            e.chunk_removal(&old_data(now - 3_600_000), DAY_MS, DAY_MS, end),
+            None
+        );
+        // Ingested just over the period ago: expired.
+        assert_eq!(
+            e.chunk_removal(&old_data(now - DAY_MS - 1), DAY_MS, DAY_MS, end),
+            Some(Removal::Expired)
+        );
+        // Exactly the period ago: not yet (strictly older expires).
+        assert_eq!(
+            e.chunk_removal(&old_data(now - DAY_MS), DAY_MS, DAY_MS, end),
+            None
+        );
+        // Without ingested_at the old end time decides.
+        assert_eq!(
+            e.chunk_removal(&old_data(0), DAY_MS, DAY_MS, end),
+            Some(Removal::Expired)
+        );
+    }
+
     #[test]
     fn strictly_older_expires_and_zero_keeps() {
         let mut limits = Limits {
