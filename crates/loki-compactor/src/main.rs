@@ -396,8 +396,9 @@ async fn run_once(cli: &Cli, c: &Arc<Compactor>, lease: &Lease, state: &HttpStat
             }
             loop {
                 tokio::time::sleep(every).await;
-                match l.acquire().await {
-                    Ok(LeaseState::Held { .. }) => {}
+                // A renewal that hangs counts as lost: writes must stop before the expiry.
+                match tokio::time::timeout(every, l.acquire()).await {
+                    Ok(Ok(LeaseState::Held { .. })) => {}
                     other => {
                         tracing::error!(state = ?other, "lost the compactor lease; abandoning writes");
                         c2.allowed().store(false, Ordering::SeqCst);
