@@ -25,6 +25,7 @@ use crate::error::{CompactorError, Result};
 use crate::markers::MarkerStore;
 use crate::metrics::{names, Metrics};
 use crate::periods::Period;
+use crate::purge::{self, Batch};
 use crate::retention::{ExpiredChunk, Expiry, Outcome};
 
 /// Everything one table's compaction needs.
@@ -56,6 +57,8 @@ pub struct TableJob<'a> {
     /// Total compressed input size of a table above which tenant outputs are gzipped
     /// straight into scratch files (slower, but the raw output never sits on the heap).
     pub stream_outputs_above: u64,
+    /// Delete requests of this retention pass.
+    pub purge: Option<&'a Batch>,
 }
 
 /// What happened to one table.
@@ -69,6 +72,8 @@ pub struct TableReport {
     pub expired: BTreeMap<String, Vec<ExpiredChunk>>,
     /// Chunk refs dropped from this table without a mark (they live on in later tables).
     pub dropped_refs: u64,
+    /// Delete processing per tenant.
+    pub deletes: BTreeMap<String, purge::process::Summary>,
 }
 
 struct Listing {
@@ -175,6 +180,7 @@ struct Built {
     expired: Vec<ExpiredChunk>,
     dropped: u64,
     action: &'static str,
+    purge: Option<Purged>,
 }
 
 /// Merges and applies retention for one tenant (runs on a blocking thread). With
@@ -197,6 +203,7 @@ fn build_tenant(
         expired: Vec::new(),
         dropped: 0,
         action: "none",
+        purge: None,
     };
     if merge_needed {
         let mut views: Vec<IndexView<'_>> = common.iter().map(|r| r.tenant_view(tenant)).collect();
@@ -319,7 +326,8 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
             tenants.insert(t.to_owned());
         }
     }
-    let retention_table = job.expiry.filter(|e| e.table_gate(job.day));
+    let has_deletes = job.purge.is_some_and(|b| !b.is_empty());
+    let retention_table = job.expiry.filter(|e| e.table_gate(job.day) || has_deletes);
     // Large tables: tenant outputs are gzipped straight to scratch files.
     let input_bytes: u64 = listing.sizes.values().sum();
     let stream_dir = job
@@ -333,7 +341,11 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
         let common = Arc::clone(&common);
         let own_keys = listing.tenants.get(&t).cloned().unwrap_or_default();
         let merge_needed = in_common.contains(&t) || own_keys.len() > 1;
-        let expiry = retention_table.filter(|e| e.tenant_gate(&t, job.day));
+        let deletes = match (retention_table, job.purge) {
+            (Some(_), Some(b)) => b.for_table(&t, table),
+            _ => Vec::new(),
+        };
+        let expiry = retention_table.filter(|e| e.tenant_gate(&t, job.day) || !deletes.is_empty());
         async move {
             if !merge_needed && expiry.is_none() {
                 return Ok((t, TenantDone::default()));
@@ -366,6 +378,10 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
             })
             .await
             .map_err(|e| CompactorError::Task(e.to_string()))?;
+            let built = match built {
+                Ok(b) if !deletes.is_empty() => apply_deletes(&job, &t, deletes, &own, b).await,
+                other => other,
+            };
             let built = match built {
                 Ok(b) => b,
                 Err(e) => {
@@ -401,6 +417,9 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
         }
         report.deleted.extend(d.deleted);
         report.dropped_refs += d.dropped;
+        if let Some(p) = d.purge {
+            report.deletes.insert(t.clone(), p);
+        }
         if !d.expired.is_empty() {
             report.expired.insert(t, d.expired);
         }
@@ -432,6 +451,7 @@ struct TenantDone {
     deleted: Vec<String>,
     expired: Vec<ExpiredChunk>,
     dropped: u64,
+    purge: Option<purge::process::Summary>,
 }
 
 async fn finish_tenant(
@@ -444,6 +464,7 @@ async fn finish_tenant(
     let mut done = TenantDone {
         expired: built.expired,
         dropped: built.dropped,
+        purge: built.purge.as_ref().map(|p| p.summary.clone()),
         ..Default::default()
     };
     if job.expiry.is_some() {
@@ -472,6 +493,19 @@ async fn finish_tenant(
             done.deleted = own_keys.to_vec();
         }
         return Ok(done);
+    }
+    // The audit log is written ahead of the changes it describes.
+    if let Some(p) = &built.purge {
+        check_allowed(job)?;
+        purge::audit::write_segment(
+            &job.period.bucket,
+            tenant,
+            job.table,
+            job.clock.unique_ns(),
+            &p.audit,
+        )
+        .await?;
+        crash::point("after-delete-audit");
     }
     // Markers first: once the new index is visible the chunks are unreferenced, and only a
     // durable marker lets a sweeper (ours or Loki's) ever delete them.
@@ -532,5 +566,121 @@ async fn finish_tenant(
         }
         crash::point("after-tenant-delete");
     }
+    // Only now is this table's part of the batch durable.
+    if let (Some(p), Some(b)) = (&built.purge, job.purge) {
+        b.progress
+            .record(p.requests.iter().map(|c| &c.req), job.table, tenant)?;
+    }
     Ok(done)
+}
+
+/// Delete processing applied to a tenant's built index.
+struct Purged {
+    audit: Vec<purge::audit::AuditRecord>,
+    requests: Vec<Arc<purge::Compiled>>,
+    summary: purge::process::Summary,
+}
+
+/// Applies the tenant's delete requests to `b` (its index after merge and retention):
+/// new chunks are uploaded here, the index and markers follow in [`finish_tenant`].
+async fn apply_deletes(
+    job: &TableJob<'_>,
+    tenant: &str,
+    requests: Vec<Arc<purge::Compiled>>,
+    own: &Arc<Vec<IndexReader>>,
+    mut b: Built,
+) -> Result<Built> {
+    let emptied = b.upload.is_none() && b.delete_sources;
+    if emptied {
+        return Ok(b);
+    }
+    // The index as it stands: the merged/retained output, or the tenant's single file.
+    let source = match &b.upload {
+        Some((Payload::Raw(bytes), _)) => Some(SeriesSource::Raw(bytes.clone())),
+        Some((Payload::GzFile(p), _)) => Some(SeriesSource::Gz(p.clone())),
+        None => None,
+    };
+    let own = Arc::clone(own);
+    let table = job.table.to_owned();
+    let series = tokio::task::spawn_blocking(move || -> Result<Vec<loki_tsdb::Series>> {
+        let ie = index_err(&table);
+        let spilled;
+        let reader = match source {
+            Some(SeriesSource::Raw(bytes)) => {
+                spilled = IndexReader::from_bytes(bytes).map_err(&ie)?;
+                &spilled
+            }
+            Some(SeriesSource::Gz(path)) => {
+                let dir = path.parent().unwrap_or(std::path::Path::new("."));
+                spilled = IndexReader::open_spilled(&path, dir).map_err(&ie)?;
+                &spilled
+            }
+            None => match own.first() {
+                Some(r) => r,
+                None => return Ok(Vec::new()),
+            },
+        };
+        let mut out = Vec::new();
+        let mut cur = reader.series().map_err(&ie)?;
+        while cur.advance().map_err(&ie)? {
+            out.push(cur.to_series());
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(|e| CompactorError::Task(e.to_string()))??;
+    let now_ms = job
+        .expiry
+        .map(|e| e.now_ms)
+        .unwrap_or_else(|| job.clock.now_ms());
+    let pj = purge::process::TenantJob {
+        bucket: &job.period.bucket,
+        schema: job.period.schema,
+        tenant,
+        table: job.table,
+        day: job.day,
+        requests: &requests,
+        now_ms,
+        dry_run: job.dry_run,
+        concurrency: 8,
+        metrics: job.metrics,
+    };
+    let mut r = purge::process::process_tenant(&pj, series).await?;
+    if let Some(series) = r.series.take() {
+        if let Some((Payload::GzFile(p), _)) = &b.upload {
+            let _ = std::fs::remove_file(p);
+        }
+        b.delete_sources = true;
+        if series.is_empty() {
+            b.upload = None;
+            b.action = "deleted";
+        } else {
+            let version = job.period.version;
+            let table = job.table.to_owned();
+            let (bytes, summary) = tokio::task::spawn_blocking(move || {
+                let mut builder = IndexBuilder::new(version);
+                for s in series {
+                    builder.add_series(s.labels, s.fingerprint, s.chunks);
+                }
+                builder.build().map_err(index_err(&table))
+            })
+            .await
+            .map_err(|e| CompactorError::Task(e.to_string()))??;
+            b.upload = Some((Payload::Raw(Bytes::from(bytes)), summary));
+            b.action = "modified";
+        }
+    }
+    b.expired.append(&mut r.marked);
+    let summary = r.summary();
+    b.purge = Some(Purged {
+        audit: std::mem::take(&mut r.audit),
+        requests,
+        summary,
+    });
+    Ok(b)
+}
+
+enum SeriesSource {
+    Raw(Bytes),
+    Gz(std::path::PathBuf),
 }

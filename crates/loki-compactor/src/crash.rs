@@ -12,6 +12,7 @@ pub const CRASH_ENV: &str = "LOKI_COMPACTOR_CRASH_AT";
 /// Every step boundary we can crash at, in cycle order.
 pub const CRASH_POINTS: &[&str] = &[
     "after-merge",
+    "after-delete-audit",
     "after-marker-write",
     "after-tenant-upload",
     "after-tenant-delete",

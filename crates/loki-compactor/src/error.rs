@@ -26,6 +26,14 @@ pub enum CompactorError {
         /// Why it was rejected.
         reason: String,
     },
+    /// An object of delete processing (audit segment, chunk to rewrite) is unreadable.
+    #[error("{key}: {reason}")]
+    Object {
+        /// Object key.
+        key: String,
+        /// What is wrong, with the offset where known.
+        reason: String,
+    },
     /// The single-writer lease is held by another instance.
     #[error("lease held by {holder} until {expires_ms} ms")]
     LeaseHeld {

@@ -24,6 +24,7 @@ pub mod logfmt;
 pub mod markers;
 pub mod metrics;
 pub mod periods;
+pub mod purge;
 pub mod retention;
 pub mod runner;
 pub mod staging;

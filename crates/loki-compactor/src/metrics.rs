@@ -89,6 +89,22 @@ pub mod names {
     pub const TABLE_FAILURES: &str = "loki_compactor_table_consecutive_failures";
     /// Tables skipped because of a no-compact marker (ours).
     pub const TABLE_SKIPPED: &str = "loki_compactor_tables_skipped_no_compact";
+    /// Delete request shards marked processed.
+    pub const DELETE_REQUESTS_PROCESSED: &str = "loki_compactor_delete_requests_processed_total";
+    /// Chunks selected by delete requests.
+    pub const DELETE_CHUNKS_SELECTED: &str = "loki_compactor_delete_requests_chunks_selected_total";
+    /// Lines removed by chunk rewrites (Loki's name has no `_total`).
+    pub const DELETED_LINES: &str = "loki_compactor_deleted_lines";
+    /// Loading the pending requests at the start of a retention pass, by status.
+    pub const LOAD_PENDING_ATTEMPTS: &str = "loki_compactor_load_pending_requests_attempts_total";
+    /// Age of the oldest eligible unprocessed request, seconds.
+    pub const OLDEST_PENDING_AGE: &str = "loki_compactor_oldest_pending_delete_request_age_seconds";
+    /// Eligible unprocessed request shards.
+    pub const PENDING_COUNT: &str = "loki_compactor_pending_delete_requests_count";
+    /// Chunks selected by a request that were missing or corrupt (ours).
+    pub const DELETE_MISSING_CHUNKS: &str = "loki_compactor_deletion_missing_chunks_total";
+    /// Lines redacted by redact requests (ours).
+    pub const REDACTED_LINES: &str = "loki_compactor_redacted_lines_total";
     /// 1 while another instance holds the lease and we wait (ours).
     pub const LEASE_WAITING: &str = "loki_compactor_lease_waiting";
 }
@@ -238,6 +254,46 @@ impl Metrics {
                 "1 while another instance holds the compactor lease",
                 Kind::Gauge,
             ),
+            (
+                DELETE_REQUESTS_PROCESSED,
+                "Delete request shards marked processed, per tenant",
+                Kind::Counter,
+            ),
+            (
+                DELETE_CHUNKS_SELECTED,
+                "Chunks selected by delete requests for removal or rewrite, per tenant",
+                Kind::Counter,
+            ),
+            (
+                DELETED_LINES,
+                "Lines removed from rewritten chunks, per tenant",
+                Kind::Counter,
+            ),
+            (
+                LOAD_PENDING_ATTEMPTS,
+                "Loads of pending delete requests at the start of a retention pass, by status",
+                Kind::Counter,
+            ),
+            (
+                OLDEST_PENDING_AGE,
+                "Seconds since the oldest unprocessed delete request left its cancel period",
+                Kind::Gauge,
+            ),
+            (
+                PENDING_COUNT,
+                "Unprocessed delete request shards past their cancel period",
+                Kind::Gauge,
+            ),
+            (
+                DELETE_MISSING_CHUNKS,
+                "Chunks selected by a delete request that were missing or unreadable and were skipped",
+                Kind::Counter,
+            ),
+            (
+                REDACTED_LINES,
+                "Lines redacted by redact requests per user",
+                Kind::Counter,
+            ),
         ];
         {
             let mut f = m.families.lock().unwrap_or_else(|e| e.into_inner());
@@ -264,6 +320,8 @@ impl Metrics {
             RUNS_COMPLETED,
             RUNS_FAILED,
             LEASE_WAITING,
+            OLDEST_PENDING_AGE,
+            PENDING_COUNT,
         ] {
             m.add(n, &[], 0.0);
         }

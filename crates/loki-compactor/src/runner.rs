@@ -18,6 +18,7 @@ use crate::error::{CompactorError, Result};
 use crate::markers::{MarkerFormat, MarkerStore, NATIVE_PREFIX};
 use crate::metrics::{names, Metrics};
 use crate::periods::Periods;
+use crate::purge::{self, PurgeSource};
 use crate::retention::{DryRunReport, Expiry};
 use crate::sweeper::{sweep, SweepStats};
 use crate::tables::list_tables;
@@ -58,6 +59,8 @@ pub struct Options {
     /// Tables whose inputs total more than this (compressed) have their outputs gzipped
     /// straight to scratch files.
     pub stream_outputs_above_bytes: u64,
+    /// Whether redact requests (our extension of delete requests) are applied.
+    pub allow_redaction: bool,
 }
 
 impl Default for Options {
@@ -70,6 +73,7 @@ impl Default for Options {
             no_compact_after: 3,
             spill_above_bytes: 16 << 20,
             stream_outputs_above_bytes: 128 << 20,
+            allow_redaction: false,
         }
     }
 }
@@ -108,6 +112,7 @@ pub struct Compactor {
     failures: Mutex<HashMap<String, u32>>,
     allowed: Arc<AtomicBool>,
     scratch: PathBuf,
+    purge_source: Option<Arc<dyn PurgeSource>>,
 }
 
 impl Compactor {
@@ -160,7 +165,13 @@ impl Compactor {
             failures: Mutex::new(HashMap::new()),
             allowed: Arc::new(AtomicBool::new(true)),
             scratch: wd.join("scratch"),
+            purge_source: None,
         })
+    }
+
+    /// Where delete requests come from; without one, retention passes process none.
+    pub fn set_purge_source(&mut self, source: Arc<dyn PurgeSource>) {
+        self.purge_source = Some(source);
     }
 
     /// The config.
@@ -264,12 +275,23 @@ impl Compactor {
                 e.default_cutoff_ms() as f64 / 1000.0
             );
         }
-        let res = self.pass_inner(expiry.as_ref()).await;
-        if expiry.as_ref().is_some_and(Expiry::timed_out) {
+        let batch = self.load_purge_batch(expiry.as_ref()).await;
+        let res = self.pass_inner(expiry.as_ref(), batch.as_ref()).await;
+        let timed_out = expiry.as_ref().is_some_and(Expiry::timed_out);
+        if timed_out {
             self.metrics
                 .inc(names::DELETE_PROCESSING_FAILS, &[("cause", "timeout")]);
         }
         let ok = matches!(&res, Ok(r) if r.failed.is_empty());
+        if let (Some(b), Some(src)) = (&batch, &self.purge_source) {
+            // A timed-out pass left work undone: its batch stays pending (Loki resets it).
+            let done = ok && !timed_out;
+            if let Err(e) =
+                purge::pass::finish(src.as_ref(), b, done, &self.metrics, self.opts.dry_run).await
+            {
+                tracing::error!(err = %e, "failed to mark delete requests as processed");
+            }
+        }
         let status = if ok { "success" } else { "failure" };
         let end = self.opts.clock.now_ms() as f64 / 1000.0;
         self.metrics
@@ -305,7 +327,33 @@ impl Compactor {
         Ok(r)
     }
 
-    async fn pass_inner(&self, expiry: Option<&Expiry>) -> Result<PassReport> {
+    async fn load_purge_batch(&self, expiry: Option<&Expiry>) -> Option<purge::Batch> {
+        let (e, src) = (expiry?, self.purge_source.as_ref()?);
+        let limits = self.limits();
+        let sel = purge::batch::Selection {
+            now_ms: e.now_ms,
+            config: &self.cfg.compactor,
+            limits: &limits,
+            allow_redaction: self.opts.allow_redaction,
+        };
+        let progress = PathBuf::from(self.cfg.compactor_working_directory())
+            .join("deletion")
+            .join("purge_progress");
+        purge::pass::load(
+            src.as_ref(),
+            sel,
+            Some(progress),
+            &self.metrics,
+            self.opts.dry_run,
+        )
+        .await
+    }
+
+    async fn pass_inner(
+        &self,
+        expiry: Option<&Expiry>,
+        batch: Option<&purge::Batch>,
+    ) -> Result<PassReport> {
         let c = &self.cfg.compactor;
         let tables = list_tables(
             &self.periods,
@@ -342,6 +390,7 @@ impl Compactor {
                 metrics: &self.metrics,
                 spill: Some((self.scratch.as_path(), self.opts.spill_above_bytes)),
                 stream_outputs_above: self.opts.stream_outputs_above_bytes,
+                purge: batch,
             };
             let r = compact_table(job).await;
             let _ = std::fs::remove_dir_all(self.scratch.join(&t.name));

@@ -4,11 +4,13 @@
 //!
 //! Requests come from the bucket's delete-request DB as `loki-compactor` keeps it (Loki's
 //! SQLite layout, `delete_requests.sqlite.gz`), falling back to Loki's default BoltDB file
-//! (`delete_requests.gz`); both are read through `loki_compactor::deletes`.
+//! (`delete_requests.gz`); both are read through `loki_compactor::deletes`. The matching
+//! rule is the compactor's ([`loki_compactor::purge::DeleteSelector`]), so what is hidden
+//! here is exactly what processing removes.
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use loki_logql::{parse_log, LabelsBuilder, LogExpr};
+use loki_compactor::purge::DeleteSelector;
 
 use crate::store_read::StoreReader;
 
@@ -24,17 +26,10 @@ pub struct DeleteArgs {
     pub no_deletes: bool,
 }
 
-/// One request not yet processed by the compactor.
-struct Request {
-    selector: LogExpr,
-    start_ns: i64,
-    end_ns: i64,
-}
-
 /// The tenant's pending requests.
 #[derive(Default)]
 pub struct PendingDeletes {
-    requests: Vec<Request>,
+    requests: Vec<DeleteSelector>,
 }
 
 impl PendingDeletes {
@@ -67,18 +62,10 @@ impl PendingDeletes {
                 // Already applied to the chunks by the compactor.
                 continue;
             }
-            let selector =
-                parse_log(&r.query).map_err(|e| anyhow::anyhow!("delete request {}: {e}", r.id))?;
-            requests.push(Request {
-                selector,
-                start_ns: r.range.start_ms.saturating_mul(1_000_000),
-                // The end is inclusive, to the end of its millisecond.
-                end_ns: r
-                    .range
-                    .end_ms
-                    .saturating_mul(1_000_000)
-                    .saturating_add(999_999),
-            });
+            requests.push(
+                DeleteSelector::new(&r.query, r.range.start_ms, r.range.end_ms)
+                    .map_err(|e| anyhow::anyhow!("delete request {}: {e}", r.id))?,
+            );
         }
         Ok(PendingDeletes { requests })
     }
@@ -87,14 +74,8 @@ impl PendingDeletes {
     pub fn for_stream(&self, labels: &[(String, String)]) -> Vec<usize> {
         (0..self.requests.len())
             .filter(|&i| {
-                self.requests[i].selector.matchers.iter().all(|m| {
-                    m.matches(
-                        labels
-                            .iter()
-                            .find(|(n, _)| *n == m.name)
-                            .map_or("", |(_, v)| v),
-                    )
-                })
+                self.requests[i]
+                    .matches_stream(labels.iter().map(|(n, v)| (n.as_str(), v.as_str())))
             })
             .collect()
     }
@@ -108,13 +89,8 @@ impl PendingDeletes {
         line: &str,
         metadata: &[(String, String)],
     ) -> bool {
-        which.iter().any(|&i| {
-            let r = &self.requests[i];
-            if ts < r.start_ns || ts > r.end_ns {
-                return false;
-            }
-            let mut lbs = LabelsBuilder::new(labels, metadata);
-            loki_logql::run_pipeline(&r.selector.stages, ts, line, &mut lbs).is_some()
-        })
+        which
+            .iter()
+            .any(|&i| self.requests[i].selects_line(labels, ts, line, metadata))
     }
 }
