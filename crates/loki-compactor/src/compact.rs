@@ -411,7 +411,11 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
     .try_collect()
     .await?;
 
+    let mut applied: Vec<(String, Vec<Arc<purge::Compiled>>)> = Vec::new();
     for (t, d) in results {
+        if !d.purge_requests.is_empty() {
+            applied.push((t.clone(), d.purge_requests));
+        }
         if let Some(k) = d.uploaded {
             report.uploaded.push(k);
         }
@@ -441,6 +445,13 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
     } else if job.dry_run {
         report.deleted.extend(listing.common.iter().cloned());
     }
+    // Only now is the table's part of the batch durable: until the multi-tenant uploads
+    // are gone, a rerun merges their unprocessed chunk refs back in.
+    if let (Some(b), false) = (job.purge, job.dry_run) {
+        for (t, reqs) in &applied {
+            b.progress.record(reqs.iter().map(|c| &c.req), table, t)?;
+        }
+    }
     tracing::info!("table-name" = table, duration = ?started.elapsed(), uploaded = report.uploaded.len(), deleted = report.deleted.len(), "finished compacting table");
     Ok(report)
 }
@@ -452,6 +463,7 @@ struct TenantDone {
     expired: Vec<ExpiredChunk>,
     dropped: u64,
     purge: Option<purge::process::Summary>,
+    purge_requests: Vec<Arc<purge::Compiled>>,
 }
 
 async fn finish_tenant(
@@ -566,11 +578,7 @@ async fn finish_tenant(
         }
         crash::point("after-tenant-delete");
     }
-    // Only now is this table's part of the batch durable.
-    if let (Some(p), Some(b)) = (&built.purge, job.purge) {
-        b.progress
-            .record(p.requests.iter().map(|c| &c.req), job.table, tenant)?;
-    }
+    done.purge_requests = built.purge.map(|p| p.requests).unwrap_or_default();
     Ok(done)
 }
 

@@ -97,10 +97,6 @@ pub mod names {
     pub const DELETED_LINES: &str = "loki_compactor_deleted_lines";
     /// Loading the pending requests at the start of a retention pass, by status.
     pub const LOAD_PENDING_ATTEMPTS: &str = "loki_compactor_load_pending_requests_attempts_total";
-    /// Age of the oldest eligible unprocessed request, seconds.
-    pub const OLDEST_PENDING_AGE: &str = "loki_compactor_oldest_pending_delete_request_age_seconds";
-    /// Eligible unprocessed request shards.
-    pub const PENDING_COUNT: &str = "loki_compactor_pending_delete_requests_count";
     /// Chunks selected by a request that were missing or corrupt (ours).
     pub const DELETE_MISSING_CHUNKS: &str = "loki_compactor_deletion_missing_chunks_total";
     /// Lines redacted by redact requests (ours).
@@ -275,16 +271,6 @@ impl Metrics {
                 Kind::Counter,
             ),
             (
-                OLDEST_PENDING_AGE,
-                "Seconds since the oldest unprocessed delete request left its cancel period",
-                Kind::Gauge,
-            ),
-            (
-                PENDING_COUNT,
-                "Unprocessed delete request shards past their cancel period",
-                Kind::Gauge,
-            ),
-            (
                 DELETE_MISSING_CHUNKS,
                 "Chunks selected by a delete request that were missing or unreadable and were skipped",
                 Kind::Counter,
@@ -320,8 +306,6 @@ impl Metrics {
             RUNS_COMPLETED,
             RUNS_FAILED,
             LEASE_WAITING,
-            OLDEST_PENDING_AGE,
-            PENDING_COUNT,
         ] {
             m.add(n, &[], 0.0);
         }

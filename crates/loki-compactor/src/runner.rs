@@ -112,7 +112,7 @@ pub struct Compactor {
     failures: Mutex<HashMap<String, u32>>,
     allowed: Arc<AtomicBool>,
     scratch: PathBuf,
-    purge_source: Option<Arc<dyn PurgeSource>>,
+    purge_source: Mutex<Option<Arc<dyn PurgeSource>>>,
 }
 
 impl Compactor {
@@ -165,13 +165,20 @@ impl Compactor {
             failures: Mutex::new(HashMap::new()),
             allowed: Arc::new(AtomicBool::new(true)),
             scratch: wd.join("scratch"),
-            purge_source: None,
+            purge_source: Mutex::new(None),
         })
     }
 
     /// Where delete requests come from; without one, retention passes process none.
-    pub fn set_purge_source(&mut self, source: Arc<dyn PurgeSource>) {
-        self.purge_source = Some(source);
+    pub fn set_purge_source(&self, source: Arc<dyn PurgeSource>) {
+        *self.purge_source.lock().unwrap_or_else(|e| e.into_inner()) = Some(source);
+    }
+
+    fn purge_source(&self) -> Option<Arc<dyn PurgeSource>> {
+        self.purge_source
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The config.
@@ -283,7 +290,7 @@ impl Compactor {
                 .inc(names::DELETE_PROCESSING_FAILS, &[("cause", "timeout")]);
         }
         let ok = matches!(&res, Ok(r) if r.failed.is_empty());
-        if let (Some(b), Some(src)) = (&batch, &self.purge_source) {
+        if let (Some(b), Some(src)) = (&batch, self.purge_source()) {
             // A timed-out pass left work undone: its batch stays pending (Loki resets it).
             let done = ok && !timed_out;
             if let Err(e) =
@@ -328,7 +335,7 @@ impl Compactor {
     }
 
     async fn load_purge_batch(&self, expiry: Option<&Expiry>) -> Option<purge::Batch> {
-        let (e, src) = (expiry?, self.purge_source.as_ref()?);
+        let (e, src) = (expiry?, self.purge_source()?);
         let limits = self.limits();
         let sel = purge::batch::Selection {
             now_ms: e.now_ms,

@@ -11,13 +11,17 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::*;
+use loki_bucket::{BucketOptions, Fault, FaultInjector, FaultRule, Op, RetrySettings};
 use loki_chunk::{ChunkKey, ChunkObject};
+use loki_compactor::deletes::store::{DeleteStore, StoreConfig};
 use loki_compactor::deletes::DeleteDb;
 use loki_compactor::metrics::names;
 use loki_compactor::purge::audit::{self, AuditAction};
 use loki_compactor::purge::{MemorySource, PurgeRequest};
 use loki_compactor::runner::{Compactor, Options};
 use loki_compactor::Clock;
+use loki_config::LokiConfig;
+use std::time::Duration;
 
 const DATASET: &str = "delete-request";
 
@@ -75,7 +79,11 @@ fn expected_remaining() -> Vec<Line> {
 /// is read once), each chunk checked against its key.
 fn surviving(store: &Path) -> (Vec<Line>, BTreeSet<String>) {
     let (per, common) = index_layout(store);
-    assert!(common.is_empty(), "multi-tenant uploads left: {common:?}");
+    let uploads: Vec<_> = common
+        .iter()
+        .filter(|f| !f.starts_with("delete_requests/"))
+        .collect();
+    assert!(uploads.is_empty(), "multi-tenant uploads left: {uploads:?}");
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     for ((_, tenant), paths) in per {
@@ -168,12 +176,29 @@ struct Run {
 }
 
 fn start(tmp: tempfile::TempDir, clock: &Clock) -> Run {
-    let cfg = setup(DATASET, "store", "loki-delete.yaml", tmp.path());
+    setup(DATASET, "store", "loki-delete.yaml", tmp.path());
+    restart(tmp, clock, None)
+}
+
+/// A new compactor process on the same bucket and working directory.
+fn restart(tmp: tempfile::TempDir, clock: &Clock, faults: Option<Arc<FaultInjector>>) -> Run {
+    let path = tmp.path().join("loki.yaml");
+    let cfg =
+        LokiConfig::from_yaml(&std::fs::read_to_string(&path).unwrap(), &path, false).unwrap();
     let source = Arc::new(MemorySource::new(submitted()));
-    let mut compactor = Compactor::new(
+    let compactor = Compactor::new(
         cfg,
         Options {
             clock: clock.clone(),
+            bucket: BucketOptions {
+                retry: RetrySettings {
+                    max_retries: 1,
+                    min_backoff: Duration::from_millis(1),
+                    max_backoff: Duration::from_millis(2),
+                },
+                faults,
+                ..Default::default()
+            },
             ..Default::default()
         },
     )
@@ -194,11 +219,44 @@ fn pass_clock() -> Clock {
     Clock::fixed((created + 600_000) * 1_000_000)
 }
 
+/// Loki's delete-request DB as submitted, opened through our store (which migrates it to
+/// SQLite, keeping Loki's per-day shards), as the pass's source.
+fn open_store(run: &Run, clock: &Clock) -> DeleteStore {
+    let dir = run.bucket.join("index/delete_requests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bolt = dir.join("delete_requests.gz");
+    if !bolt.exists() {
+        std::fs::copy(
+            golden(DATASET).join(
+                "delete-requests/store-after-submit/index/delete_requests/delete_requests.gz",
+            ),
+            bolt,
+        )
+        .unwrap();
+    }
+    let bucket = run.compactor.periods().periods[0].bucket.clone();
+    let store = run
+        .rt
+        .block_on(DeleteStore::open(
+            bucket,
+            StoreConfig {
+                key_prefix: "index/".into(),
+                local_dir: run._tmp.path().join("store-cache"),
+                querytime_propagation_ms: 0,
+            },
+            clock.clone(),
+        ))
+        .unwrap();
+    run.compactor.set_purge_source(Arc::new(store.clone()));
+    store
+}
+
 #[test]
 fn replay_matches_loki() {
     let clock = pass_clock();
     let run = start(tempfile::tempdir().unwrap(), &clock);
     let before: BTreeSet<String> = referenced_chunks_all(&run.bucket);
+    let store = open_store(&run, &clock);
     let report = run.rt.block_on(run.compactor.pass(true)).unwrap();
 
     // Surviving lines: exactly what Loki kept.
@@ -251,15 +309,23 @@ fn replay_matches_loki() {
         5.0
     );
     assert_eq!(m.get(names::DELETED_LINES, &[("user", "team-b")]), 39.0);
-    // Unsharded requests here (the BoltDB view merges shards): one count per request.
-    let processed = run.source.processed();
-    assert_eq!(processed.len(), 3);
+    // Per shard, as Loki: the two 2-day requests have two shards each, 5 in all.
     assert_eq!(
         m.get(
             names::DELETE_REQUESTS_PROCESSED,
             &[("user", "game-platform")]
-        ),
-        2.0
+        ) + m.get(names::DELETE_REQUESTS_PROCESSED, &[("user", "team-b")]),
+        5.0
+    );
+    let listed = run.rt.block_on(store.list_all()).unwrap();
+    assert_eq!(listed.len(), 3);
+    assert!(
+        listed.iter().all(|r| r.status() == "processed"),
+        "{listed:?}"
+    );
+    assert!(
+        run.source.processed().is_empty(),
+        "the store was the source"
     );
 
     // Audit: one record per removed or rewritten chunk reference, by request.
@@ -320,4 +386,100 @@ fn missing_chunk_is_skipped_not_fatal() {
     want.remove(victim);
     assert_eq!(marked, want);
     assert_eq!(run.source.processed().len(), 3);
+}
+
+/// A pass that fails part-way (a write refused: what a crash before that write leaves,
+/// plus the writes of tables that finished) followed by a fresh process: the final state
+/// is the same as one clean pass. No orphaned chunk, nothing live lost, every request
+/// processed, progress emptied.
+#[test]
+fn interrupted_pass_then_restart_reaches_the_same_state() {
+    let scenarios: &[(&str, Op, &str)] = &[
+        ("audit write", Op::Put, "delete-audit/team-b/"),
+        ("marker write", Op::Put, "loki-compactor/markers/"),
+        ("rewritten chunk upload", Op::Put, "team-b/d9cffe8e6b21e00/"),
+        ("index upload", Op::Put, "index/index_20775/game-platform/"),
+        ("source index delete", Op::Delete, "index/index_20776/"),
+        (
+            "marking processed",
+            Op::Put,
+            "delete_requests/delete_requests.sqlite",
+        ),
+    ];
+    let want = expected_remaining();
+    let loki = loki_after_delete();
+    for (what, op, key) in scenarios {
+        let clock = pass_clock();
+        let tmp = tempfile::tempdir().unwrap();
+        setup(DATASET, "store", "loki-delete.yaml", tmp.path());
+        let faults = FaultInjector::new();
+        let run = restart(tmp, &clock, Some(Arc::clone(&faults)));
+        let store = open_store(&run, &clock);
+        faults.add(
+            FaultRule::new(Fault::PermissionDenied)
+                .on(&[*op])
+                .key_contains(*key)
+                .times(1),
+        );
+        let first = run.rt.block_on(run.compactor.pass(true));
+        assert_eq!(faults.injected(), 1, "{what}: fault not hit");
+        let _ = first;
+        let pending_after_fault = run
+            .rt
+            .block_on(store.list_all())
+            .unwrap()
+            .iter()
+            .filter(|r| r.status() != "processed")
+            .count();
+        assert!(
+            pending_after_fault > 0,
+            "{what}: requests marked despite the failure"
+        );
+        drop(store);
+        let Run { _tmp: tmp, rt, .. } = run;
+        drop(rt);
+
+        let run = restart(tmp, &clock, None);
+        let store = open_store(&run, &clock);
+        run.rt
+            .block_on(run.compactor.pass(true))
+            .unwrap_or_else(|e| panic!("{what}: restart failed: {e}"));
+        // Everything marked by either process, from the marker objects themselves.
+        let marked: BTreeSet<String> = files(&run.bucket.join("loki-compactor/markers"))
+            .iter()
+            .flat_map(|f| {
+                let p = run.bucket.join("loki-compactor/markers").join(f);
+                loki_compactor::markers::decode(f, &std::fs::read(p).unwrap()).unwrap()
+            })
+            .collect();
+        let (lines, referenced) = surviving(&run.bucket);
+        assert!(lines == want, "{what}: surviving lines differ");
+        assert_eq!(referenced, loki, "{what}: index differs from Loki's");
+        assert_eq!(marked, loki_markers(), "{what}: marked set");
+        let chunks: BTreeSet<String> = files(&run.bucket)
+            .into_iter()
+            .filter(|f| !f.starts_with("index/") && !f.starts_with("loki-compactor/"))
+            .map(|f| {
+                loki_bucket::KeyCodec::Filesystem
+                    .decode_chunk_key(&f)
+                    .unwrap()
+            })
+            .collect();
+        let orphans: Vec<_> = chunks
+            .iter()
+            .filter(|c| !referenced.contains(*c) && !marked.contains(*c))
+            .collect();
+        assert!(orphans.is_empty(), "{what}: orphaned chunks {orphans:?}");
+        let listed = run.rt.block_on(store.list_all()).unwrap();
+        assert!(
+            listed.iter().all(|r| r.status() == "processed"),
+            "{what}: {listed:?}"
+        );
+        let progress = run
+            ._tmp
+            .path()
+            .join("data/compactor/deletion/purge_progress");
+        let left = std::fs::read_to_string(&progress).unwrap_or_default();
+        assert!(left.is_empty(), "{what}: progress not reset: {left}");
+    }
 }

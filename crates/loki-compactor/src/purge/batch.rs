@@ -35,10 +35,6 @@ pub struct Batch {
     pub beyond_retention: Vec<PurgeRequest>,
     /// Eligible shards left for later passes (batch size reached).
     pub deferred: usize,
-    /// Shards past their cancel period (and margin) of `filter-and-delete` tenants.
-    pub eligible: usize,
-    /// When the oldest eligible shard's cancel period ended, unix ms.
-    pub oldest_eligible_ms: Option<i64>,
     /// Shards that cannot be applied (bad query or pattern, redaction disabled), with why.
     pub rejected: Vec<(PurgeRequest, String)>,
     /// What this batch already finished in an earlier, interrupted pass.
@@ -85,10 +81,10 @@ impl Batch {
         let mut eligible: Vec<PurgeRequest> = pending
             .into_iter()
             .filter(|r| {
-                r.created_ms
-                    .saturating_add(cancel_ms)
-                    .saturating_add(PICK_MARGIN_MS)
-                    <= s.now_ms
+                s.now_ms
+                    > r.created_ms
+                        .saturating_add(cancel_ms)
+                        .saturating_add(PICK_MARGIN_MS)
                     && s.limits.for_tenant(&r.tenant).deletion_mode == DeletionMode::FilterAndDelete
             })
             .collect();
@@ -103,11 +99,6 @@ impl Batch {
         let limit = s.config.delete_batch_size.max(1) as usize;
         let mut b = Batch {
             progress: Arc::new(progress),
-            eligible: eligible.len(),
-            oldest_eligible_ms: eligible
-                .iter()
-                .map(|r| r.created_ms.saturating_add(cancel_ms))
-                .min(),
             ..Batch::default()
         };
         let mut taken = 0usize;

@@ -19,6 +19,7 @@ pub mod process;
 pub mod progress;
 pub mod redact;
 pub mod rewrite;
+pub mod source;
 
 use futures::future::BoxFuture;
 

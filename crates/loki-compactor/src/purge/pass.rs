@@ -34,13 +34,6 @@ pub async fn load(
     };
     metrics.inc(names::LOAD_PENDING_ATTEMPTS, &[("status", "success")]);
     let b = Batch::select(pending, sel, progress);
-    metrics.set(names::PENDING_COUNT, &[], b.eligible as f64);
-    metrics.set(
-        names::OLDEST_PENDING_AGE,
-        &[],
-        b.oldest_eligible_ms
-            .map_or(0.0, |t| (sel.now_ms - t).max(0) as f64 / 1000.0),
-    );
     if !b.beyond_retention.is_empty() && !dry_run {
         if let Err(e) = mark(source, &b.beyond_retention, metrics).await {
             tracing::error!(err = %e, "failed to mark delete requests beyond retention as processed");
