@@ -215,6 +215,7 @@ async fn run(cli: Cli) -> Result<()> {
     let opts = Options {
         dry_run: cli.dry_run,
         marker_format: cli.marker_format,
+        allow_redaction: cli.redaction_enabled,
         ..Default::default()
     };
     let compactor = Arc::new(Compactor::new(cfg, opts).context("building compactor")?);
@@ -241,8 +242,9 @@ async fn run(cli: Cli) -> Result<()> {
         }
         None => lease_bucket_for_deletes(&compactor)?,
     };
-    // Delete requests exist only with retention (as in Loki); `--once` serves no API.
-    let deletes = if cfg.compactor.retention_enabled && !cli.once {
+    // Delete requests exist only with retention (as in Loki). `--once` serves no API but
+    // still processes the requests that are due; `--once --dry-run` touches no store.
+    let deletes = if cfg.compactor.retention_enabled && !(cli.once && cli.dry_run) {
         Some(
             loki_compactor::deletes::setup::open_api(
                 cfg,
@@ -257,6 +259,9 @@ async fn run(cli: Cli) -> Result<()> {
     } else {
         None
     };
+    if let Some(api) = &deletes {
+        compactor.set_purge_source(Arc::new(api.store().clone()));
+    }
     let state = Arc::new(HttpState {
         compactor: Arc::clone(&compactor),
         phase: Mutex::new(Phase::Starting),

@@ -88,6 +88,10 @@ pub fn index_layout(store: &Path) -> (TenantFiles, Vec<String>) {
     let mut per = BTreeMap::new();
     let mut common = Vec::new();
     for f in files(&store.join("index")) {
+        // The delete-request DB lives next to the tables (default key prefix `index/`).
+        if f.starts_with("delete_requests/") {
+            continue;
+        }
         let parts: Vec<&str> = f.split('/').collect();
         match parts.as_slice() {
             [t, ten, _] => per
