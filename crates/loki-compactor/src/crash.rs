@@ -36,8 +36,20 @@ fn target() -> &'static Option<(String, u64)> {
     })
 }
 
+type Hook = Box<dyn Fn(&str) + Send + Sync>;
+static HOOK: OnceLock<Hook> = OnceLock::new();
+
+/// Registers a function called at every step boundary (once per process; in-process tests
+/// use it to change the bucket at an exact point). Returns false if one is already set.
+pub fn set_hook(hook: impl Fn(&str) + Send + Sync + 'static) -> bool {
+    HOOK.set(Box::new(hook)).is_ok()
+}
+
 /// Aborts the process if this is the configured crash point.
 pub fn point(name: &str) {
+    if let Some(h) = HOOK.get() {
+        h(name);
+    }
     if let Some((t, n)) = target() {
         if t == name && HITS.fetch_add(1, Ordering::SeqCst) + 1 == *n {
             eprintln!("loki-compactor: crash point {name} reached, aborting");
