@@ -301,6 +301,27 @@ fn write_meta(buf: &mut [u8], id: u64, root: u64, freelist: u64, pgid: u64, txid
 /// big-endian sequence numbers 1..=n and whose values are `values` (bucket sequence = n),
 /// the shape of Loki's marker files.
 pub fn write_sequence_bucket(bucket: &[u8], values: &[Vec<u8>]) -> Vec<u8> {
+    let kvs: Vec<(Vec<u8>, Vec<u8>)> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| ((i as u64 + 1).to_be_bytes().to_vec(), v.clone()))
+        .collect();
+    write_bucket(bucket, &kvs, values.len() as u64)
+}
+
+/// Builds a bbolt file with one top-level bucket `bucket` holding `kvs` (any order; bbolt
+/// keeps keys sorted bytewise, a repeated key keeps its last value) with bucket sequence
+/// `sequence`: the shape of Loki's BoltDB delete-request DB.
+pub fn write_bucket(bucket: &[u8], kvs: &[(Vec<u8>, Vec<u8>)], sequence: u64) -> Vec<u8> {
+    let mut sorted: Vec<&(Vec<u8>, Vec<u8>)> = kvs.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut uniq: Vec<&(Vec<u8>, Vec<u8>)> = Vec::with_capacity(sorted.len());
+    for kv in sorted {
+        match uniq.last_mut() {
+            Some(last) if last.0 == kv.0 => *last = kv,
+            _ => uniq.push(kv),
+        }
+    }
     // Leaves, filled up to one page each (an oversized element gets overflow pages).
     let mut level: Vec<Node> = Vec::new();
     let mut cur = Node {
@@ -309,8 +330,8 @@ pub fn write_sequence_bucket(bucket: &[u8], values: &[Vec<u8>]) -> Vec<u8> {
         flags: Vec::new(),
         children: Vec::new(),
     };
-    for (i, v) in values.iter().enumerate() {
-        let k = (i as u64 + 1).to_be_bytes().to_vec();
+    for (k, v) in uniq {
+        let k = k.clone();
         let add = ELEM + k.len() + v.len();
         if !cur.keys.is_empty() && node_size(&cur.keys, &cur.vals) + add > PAGE_SIZE {
             level.push(std::mem::replace(
@@ -359,7 +380,7 @@ pub fn write_sequence_bucket(bucket: &[u8], values: &[Vec<u8>]) -> Vec<u8> {
         leaf = false;
     };
     let mut header = bucket_root.to_le_bytes().to_vec();
-    header.extend_from_slice(&(values.len() as u64).to_le_bytes());
+    header.extend_from_slice(&sequence.to_le_bytes());
     let root = encode_node(
         &Node {
             keys: vec![bucket.to_vec()],

@@ -335,3 +335,57 @@ async fn redactions_are_kept_apart_from_lokis_tables() {
         CancelOutcome::NotFound
     );
 }
+
+#[tokio::test]
+async fn boltdb_copy_lets_loki_take_over() {
+    for which in ["store-after-submit", "store-after-processing"] {
+        let bucket = Bucket::from_url("memory://", None, BucketOptions::default()).unwrap();
+        let key = "index/delete_requests/delete_requests.gz";
+        bucket.put(key, golden_bolt(which)).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Clock::fixed(T0_NS);
+        let s = DeleteStore::open(bucket.clone(), cfg(dir.path()), clock.clone())
+            .await
+            .unwrap();
+        s.enable_boltdb_mirror().await.unwrap();
+        let parse = |b: &[u8]| {
+            loki_compactor::deletes::DeleteDb::parse(&loki_tsdb::gunzip(b).unwrap()).unwrap()
+        };
+        // Migrated and written back: what Loki reads equals what Loki wrote.
+        let back = parse(&bucket.get(key).await.unwrap());
+        assert_eq!(back, parse(&golden_bolt(which)), "{which}");
+        if which != "store-after-submit" {
+            continue;
+        }
+        // Progress made through our store shows in Loki's file.
+        clock.advance_ms(60_000);
+        let due = s
+            .due_requests(Some("game-platform"), clock.now_ms() + 1, 0)
+            .await
+            .unwrap();
+        let two = due.iter().find(|d| d.shards.len() == 2).unwrap();
+        s.mark_shard_processed("game-platform", &two.id, two.shards[1])
+            .await
+            .unwrap();
+        let r = s
+            .add(NewRequest {
+                tenant: "team-b".into(),
+                query: r#"{app="new"}"#.into(),
+                shards: vec![range(1000, 2000)],
+                kind: RequestKind::Delete,
+            })
+            .await
+            .unwrap();
+        let back = parse(&bucket.get(key).await.unwrap());
+        let gp = &back.requests["game-platform"];
+        let got = gp.iter().find(|x| x.request_id == two.id).unwrap();
+        assert_eq!(got.status, "50% Complete");
+        assert_eq!(got.start_ms, two.range.start_ms);
+        assert_eq!(got.end_ms, two.range.end_ms);
+        assert!(back.requests["team-b"].iter().any(|x| x.request_id == r.id));
+        assert_eq!(
+            back.generations["team-b"],
+            s.cache_gen("team-b").await.unwrap()
+        );
+    }
+}

@@ -224,6 +224,85 @@ fn seconds(ms: i64) -> String {
     }
 }
 
+fn hex_ms(v: i64) -> String {
+    if v < 0 {
+        format!("-{:x}", v.unsigned_abs())
+    } else {
+        format!("{v:x}")
+    }
+}
+
+/// Encodes delete requests and generation numbers as Loki's BoltDB file (uncompressed), so a
+/// Loki compactor configured with the default `boltdb` type sees what we store.
+///
+/// `requests` pairs each request with its unprocessed shards. SQLite forgets the ranges of
+/// processed shards, so for a partially processed request every gap between unprocessed
+/// shards becomes one processed shard; a fully processed request is one processed shard-0
+/// row with the merged range, as Loki merges it.
+pub fn encode(
+    requests: &[(super::model::StoredRequest, Vec<super::model::TimeRange>)],
+    generations: &[(String, i64)],
+) -> Vec<u8> {
+    let mut kvs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut row = |tenant: &str,
+                   id: &str,
+                   seq: usize,
+                   created: i64,
+                   s: i64,
+                   e: i64,
+                   status: &str,
+                   query: &str| {
+        let name = if seq == 0 {
+            format!("{tenant}:{id}")
+        } else {
+            format!("{tenant}:{id}:{seq}")
+        };
+        kvs.push((
+            format!("1\0{name}").into_bytes(),
+            status.as_bytes().to_vec(),
+        ));
+        kvs.push((
+            format!("2:{name}\0{}:{}:{}", hex_ms(created), hex_ms(s), hex_ms(e)).into_bytes(),
+            query.as_bytes().to_vec(),
+        ));
+    };
+    for (r, open) in requests {
+        let (t, id, c, q) = (&r.tenant, &r.id, r.created_ms, &r.query);
+        if r.progress.is_done() || open.is_empty() {
+            row(
+                t,
+                id,
+                0,
+                c,
+                r.range.start_ms,
+                r.range.end_ms,
+                "processed",
+                q,
+            );
+            continue;
+        }
+        let mut shards: Vec<(i64, i64, &str)> = Vec::new();
+        let mut cur = r.range.start_ms;
+        for s in open {
+            if s.start_ms > cur {
+                shards.push((cur, s.start_ms, "processed"));
+            }
+            shards.push((s.start_ms, s.end_ms, "received"));
+            cur = cur.max(s.end_ms);
+        }
+        if cur < r.range.end_ms {
+            shards.push((cur, r.range.end_ms, "processed"));
+        }
+        for (seq, (s, e, st)) in shards.into_iter().enumerate() {
+            row(t, id, seq, c, s, e, st, q);
+        }
+    }
+    for (t, g) in generations {
+        kvs.push((format!("3:{t}\0").into_bytes(), g.to_string().into_bytes()));
+    }
+    bbolt::write_bucket(b"index", &kvs, 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

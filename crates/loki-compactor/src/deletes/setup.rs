@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use loki_bucket::Bucket;
-use loki_config::{DeletionMode, LokiConfig, OverridesHandle};
+use loki_config::{DeleteRequestDbType, DeletionMode, LokiConfig, OverridesHandle};
 
 use super::api::{ApiConfig, DeleteApi, ModeFn};
 use super::store::{DeleteStore, StoreConfig, StoreError};
@@ -51,6 +51,13 @@ pub async fn open_api(
         clock.clone(),
     )
     .await?;
+    // With Loki's default `boltdb` type (or it as backup), keep Loki's BoltDB file current too,
+    // so a Loki compactor can take over without losing requests.
+    if cfg.compactor.delete_request_store_db_type == DeleteRequestDbType::Boltdb
+        || cfg.compactor.backup_delete_request_store_db_type == "boltdb"
+    {
+        store.enable_boltdb_mirror().await?;
+    }
     let mode: ModeFn = match cfg.overrides_watcher() {
         Ok(w) => {
             let h: Arc<OverridesHandle> = Arc::new(w.spawn(cfg.runtime_config.period.as_std()));

@@ -144,6 +144,7 @@ struct Job {
 #[derive(Clone)]
 pub struct DeleteStore {
     queue: mpsc::Sender<Job>,
+    mirror: Arc<std::sync::atomic::AtomicBool>,
     clock: Clock,
     cfg: Arc<StoreConfig>,
     key: Arc<str>,
@@ -166,7 +167,9 @@ impl DeleteStore {
             source: e,
         })?;
         let key: Arc<str> = format!("{}delete_requests/{SQLITE_OBJECT}", cfg.key_prefix).into();
+        let mirror = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let worker = Worker {
+            mirror: Arc::clone(&mirror),
             bucket,
             key: key.to_string(),
             bolt_key: format!("{}delete_requests/{BOLTDB_OBJECT}", cfg.key_prefix),
@@ -178,6 +181,7 @@ impl DeleteStore {
         tokio::spawn(worker.run(rx));
         let store = DeleteStore {
             queue: tx,
+            mirror,
             clock,
             cfg: Arc::new(cfg),
             key,
@@ -190,6 +194,16 @@ impl DeleteStore {
     /// The SQLite object's key.
     pub fn object_key(&self) -> &str {
         &self.key
+    }
+
+    /// From now on, also writes Loki's BoltDB file (`delete_requests.gz`) after every
+    /// change, for a Loki compactor configured with the default `boltdb` type to take over
+    /// (it deletes the SQLite object and reads only that file). Writes it once right away.
+    /// The SQLite object stays the source of truth; a failed BoltDB upload is logged and
+    /// retried with the next change.
+    pub async fn enable_boltdb_mirror(&self) -> Result<()> {
+        self.mirror.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.write(|_| Ok(())).await
     }
 
     async fn submit<T: Send + 'static>(
@@ -485,6 +499,7 @@ enum Version {
 }
 
 struct Worker {
+    mirror: Arc<std::sync::atomic::AtomicBool>,
     bucket: Bucket,
     key: String,
     bolt_key: String,
@@ -773,6 +788,9 @@ impl Worker {
                     e_tag: r.e_tag,
                     version: r.version,
                 });
+                if self.mirror.load(std::sync::atomic::Ordering::SeqCst) {
+                    self.upload_mirror().await;
+                }
                 Ok(results)
             }
             Err(object_store::Error::Precondition { .. })
@@ -792,6 +810,48 @@ fn fs_lock(key: &str) -> Arc<tokio::sync::Mutex<()>> {
         .lock()
         .unwrap_or_else(|e| e.into_inner());
     Arc::clone(m.entry(key.to_owned()).or_default())
+}
+
+impl Worker {
+    /// Loki's BoltDB file built from the current DB, gzipped.
+    fn boltdb_mirror(&self) -> Result<Vec<u8>> {
+        let Some(c) = &self.conn else {
+            return Err(StoreError::Closed);
+        };
+        let sql = |e| self.sql_err(e);
+        let all = sqlite::list_deletes(c, None).map_err(sql)?;
+        let open = sqlite::unprocessed(c, None).map_err(sql)?;
+        let gens = sqlite::cache_gens(c).map_err(sql)?;
+        let mut shards: std::collections::HashMap<(String, String), Vec<TimeRange>> = open
+            .into_iter()
+            .filter(|(r, _)| r.kind == RequestKind::Delete)
+            .map(|(r, s)| ((r.tenant, r.id), s))
+            .collect();
+        let reqs: Vec<(StoredRequest, Vec<TimeRange>)> = all
+            .into_iter()
+            .map(|r| {
+                let s = shards
+                    .remove(&(r.tenant.clone(), r.id.clone()))
+                    .unwrap_or_default();
+                (r, s)
+            })
+            .collect();
+        let raw = super::boltdb::encode(&reqs, &gens);
+        sqlite::gzip(&raw).map_err(|e| self.io_err(e))
+    }
+
+    async fn upload_mirror(&mut self) {
+        let gz = match self.boltdb_mirror() {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(err = %e, key = %self.bolt_key, "cannot build the BoltDB copy of the delete-request DB");
+                return;
+            }
+        };
+        if let Err(e) = self.bucket.put(&self.bolt_key, Bytes::from(gz)).await {
+            tracing::warn!(err = %e, key = %self.bolt_key, "cannot upload the BoltDB copy of the delete-request DB");
+        }
+    }
 }
 
 enum Upload {
