@@ -186,48 +186,83 @@ fn export_stream(
         )),
         _ => Box::new(BufWriter::new(file)),
     };
-    let labels_json = obj(&s.labels);
+    // Every ndjson record starts the same way: serialise that part once per stream.
+    let prefix = format!(
+        "{{\"tenant\":{},\"labels\":{},\"ts_ns\":\"",
+        serde_json::to_string(tenant)?,
+        obj(&s.labels)
+    );
     let mut lbs = LabelsBuilder::new(&s.labels, &[]);
     let (mut n, mut bytes) = (0u64, 0u64);
     let mut merge = Merge::new(reader, &s.chunks, from, to, batch_chunks);
     // Lines already written at the current timestamp: replicas and overlapping chunks
     // repeat entries, and Loki shows them once.
     let mut seen_ts = i64::MIN;
-    let mut seen_lines: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut seen_lines: Vec<String> = Vec::new();
     while let Some(e) = merge.next_entry(pb)? {
         if e.ts != seen_ts {
             seen_ts = e.ts;
             seen_lines.clear();
-        }
-        if !seen_lines.insert(e.line.clone()) {
+        } else if seen_lines.contains(&e.line) {
             continue;
         }
         if !applicable.is_empty()
             && deletes.deleted(&applicable, &s.labels, e.ts, &e.line, &e.metadata)
         {
+            seen_lines.push(e.line);
             continue;
         }
         lbs.reset(&e.metadata);
-        let Some(line) = loki_logql::run_pipeline(&log.stages, e.ts, &e.line, &mut lbs) else {
-            continue;
-        };
-        match format {
-            Format::Text => writeln!(out, "{} {}", format_rfc3339_nanos(e.ts), line)?,
-            _ => {
-                let v = json!({
-                    "tenant": tenant, "labels": labels_json, "ts_ns": e.ts.to_string(),
-                    "line": line, "structured_metadata": obj(&e.metadata),
-                });
-                writeln!(out, "{v}")?;
+        if let Some(line) = loki_logql::run_pipeline(&log.stages, e.ts, &e.line, &mut lbs) {
+            match format {
+                Format::Text => writeln!(out, "{} {}", format_rfc3339_nanos(e.ts), line)?,
+                _ => write_record(&mut out, &prefix, e.ts, &line, &e.metadata)?,
             }
+            n += 1;
+            bytes += line.len() as u64;
         }
-        n += 1;
-        bytes += line.len() as u64;
+        seen_lines.push(e.line);
     }
     out.flush()?;
     drop(out);
     std::fs::rename(&partial, path).with_context(|| path.display().to_string())?;
     Ok((n, bytes))
+}
+
+/// The rest of an ndjson record after `prefix`: `<ts>","line":…,"structured_metadata":{…}}`,
+/// the same bytes `serde_json` writes for the whole record.
+fn write_record(
+    out: &mut dyn Write,
+    prefix: &str,
+    ts: i64,
+    line: &str,
+    metadata: &[(String, String)],
+) -> Result<()> {
+    out.write_all(prefix.as_bytes())?;
+    write!(out, "{ts}\",\"line\":")?;
+    serde_json::to_writer(&mut *out, line)?;
+    out.write_all(b",\"structured_metadata\":")?;
+    if metadata
+        .iter()
+        .enumerate()
+        .any(|(i, (n, _))| metadata[..i].iter().any(|(m, _)| m == n))
+    {
+        // A repeated name: let a JSON map decide which value stays, as before.
+        serde_json::to_writer(&mut *out, &obj(metadata))?;
+    } else {
+        out.write_all(b"{")?;
+        for (i, (k, v)) in metadata.iter().enumerate() {
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut *out, k)?;
+            out.write_all(b":")?;
+            serde_json::to_writer(&mut *out, v)?;
+        }
+        out.write_all(b"}")?;
+    }
+    out.write_all(b"}\n")?;
+    Ok(())
 }
 
 /// One stream's entries in time order, merged from its chunks (sorted by start). A chunk
@@ -339,6 +374,45 @@ impl<'a> Merge<'a> {
                 None => self.active.remove(i).0,
             };
             return Ok(Some(e));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hand-written record is byte for byte what serde_json writes for the record.
+    #[test]
+    fn record_bytes_match_serde_json() {
+        let labels = vec![("app".to_owned(), "a\"b".to_owned())];
+        for metadata in [
+            vec![],
+            vec![
+                ("trace_id".to_owned(), "x\ty".to_owned()),
+                ("ü".to_owned(), "é\u{1}".to_owned()),
+            ],
+            vec![
+                ("k".to_owned(), "1".to_owned()),
+                ("k".to_owned(), "2".to_owned()),
+            ],
+        ] {
+            let line = "say \"hi\"\\ \u{7f} 日本";
+            let want = format!(
+                "{}\n",
+                json!({
+                    "tenant": "t\"1", "labels": obj(&labels), "ts_ns": "-5",
+                    "line": line, "structured_metadata": obj(&metadata),
+                })
+            );
+            let prefix = format!(
+                "{{\"tenant\":{},\"labels\":{},\"ts_ns\":\"",
+                serde_json::to_string("t\"1").unwrap(),
+                obj(&labels)
+            );
+            let mut got = Vec::new();
+            write_record(&mut got, &prefix, -5, line, &metadata).unwrap();
+            assert_eq!(String::from_utf8(got).unwrap(), want);
         }
     }
 }
