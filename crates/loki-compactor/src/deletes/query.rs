@@ -9,7 +9,13 @@ pub const INVALID_QUERY: &str = "invalid query expression";
 /// Parses a delete query; `Err` carries the parser's reason (the API answers
 /// [`INVALID_QUERY`]).
 pub fn parse(query: &str) -> Result<LogExpr, String> {
-    loki_logql::parse_log(query).map_err(|e| e.to_string())
+    let expr = loki_logql::parse_log(query).map_err(|e| e.to_string())?;
+    // Loki validates selectors: one matcher at least must reject the empty value, or the
+    // request would select every stream of the tenant.
+    if expr.matchers.iter().all(|m| m.matches("")) {
+        return Err("queries require at least one regexp or equality matcher that does not have an empty-compatible value".into());
+    }
+    Ok(expr)
 }
 
 /// Loki's `HasFilter`: a label-filter stage, or a line filter other than the
@@ -52,8 +58,14 @@ mod tests {
             r#"{app="a""#,
             r#"count_over_time({app="a"}[5m])"#,
             r#"{app="a"} |= "#,
+            r#"{app=~".*"}"#,
+            r#"{app=""}"#,
+            r#"{app!="x"}"#,
         ] {
             assert!(parse(q).is_err(), "{q}");
+        }
+        for q in [r#"{app=~".+"}"#, r#"{app="a", env=~".*"}"#] {
+            assert!(parse(q).is_ok(), "{q}");
         }
     }
 }
