@@ -179,3 +179,76 @@ fn markers_for_indexed_chunks_and_overdue_markers_are_stranded() {
     assert!(r.is_clean(), "{:?}", r.findings);
     assert_eq!(r.summary.chunks_marked, 51);
 }
+
+#[test]
+fn a_compactor_name_that_disagrees_with_the_toc_is_found() {
+    let rt = rt();
+    let dir = store_copy("basic-snappy/store-compacted");
+    let d = dir.path();
+    let f = files(d, "index/index_20775/fake/").pop().unwrap();
+    let name = f.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.ends_with("-6e6c4136.tsdb.gz"), "{name}");
+    let renamed = f.with_file_name(name.replace("-6e6c4136.", "-6e6c4137."));
+    std::fs::rename(&f, &renamed).unwrap();
+    let r = run_verify(&rt, d);
+    assert_eq!(
+        kinds(&r),
+        vec![("index_name_mismatch".to_owned(), rel(d, &renamed))]
+    );
+    let Finding::IndexNameMismatch { error, .. } = &r.findings[0] else {
+        unreachable!()
+    };
+    assert!(
+        error.contains("6e6c4137") && error.contains("6e6c4136"),
+        "{error}"
+    );
+}
+
+#[test]
+fn from_a_loki_config_markers_are_found_in_the_working_directory() {
+    let rt = rt();
+    let store = store_copy("retention/store");
+    let wd = tempfile::tempdir().unwrap();
+    copy_dir(
+        &golden("retention/markers/filesystem_2026-01-01/markers"),
+        &wd.path().join("retention/filesystem_2026-01-01/markers"),
+    );
+    let yaml = format!(
+        r#"
+auth_enabled: true
+schema_config:
+  configs:
+    - from: "2026-01-01"
+      store: tsdb
+      object_store: filesystem
+      schema: v13
+      index: {{ prefix: index_, period: 24h }}
+storage_config:
+  use_thanos_objstore: true
+  object_store:
+    filesystem:
+      dir: {}
+compactor:
+  working_directory: {}
+  retention_delete_delay: 2h
+"#,
+        store.path().display(),
+        wd.path().display()
+    );
+    let cfg = loki_config::LokiConfig::from_yaml(&yaml, std::path::Path::new("loki.yaml"), false)
+        .unwrap();
+    let t = loki_maint::target::Target::from_config(&cfg, &loki_bucket::BucketOptions::default())
+        .unwrap();
+    assert_eq!(t.periods[0].table_prefix, "index_");
+    let o = VerifyOptions {
+        marker_grace: std::time::Duration::from_secs(365 * 86_400),
+        ..opts()
+    };
+    let r = verify(&t, &o, rt.handle(), &NoProgress).unwrap();
+    assert_eq!(r.summary.markers, 6, "{:?}", r.summary);
+    assert_eq!(
+        r.summary.findings.get("marker_for_indexed_chunks"),
+        Some(&6)
+    );
+    assert_eq!(r.summary.tables, 5);
+}
