@@ -1,19 +1,23 @@
 //! Scale check for the streaming merge: `gen` writes N synthetic inputs
 //! with overlapping series and duplicated chunk refs; `merge` merges them
-//! into one file on disk. Run the two steps as separate processes and
-//! measure the second one's peak RSS, e.g.
+//! into one file on disk (scratch files next to it). Run the two steps as
+//! separate processes and measure the second one's peak RSS, e.g. for
+//! 1 M series x 10 chunk refs (10 M refs in the output):
 //!
 //! ```text
 //! cargo run --release -p loki-tsdb --example merge_scale -- gen /tmp/scale 1000000 10 4
 //! /usr/bin/time -v target/release/examples/merge_scale merge /tmp/scale
 //! ```
+//!
+//! The "peak heap" it prints counts live heap bytes; the rest of RSS is
+//! mapped input and scratch pages, which the merge releases as it goes.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use loki_tsdb::{merge, ChunkMeta, FormatVersion, IndexReader, IndexView, IndexWriter, Labels};
+use loki_tsdb::{merge_in, ChunkMeta, FormatVersion, IndexReader, IndexView, IndexWriter, Labels};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -118,7 +122,7 @@ fn merge_dir(dir: &Path) -> Result<(), Error> {
         .collect::<Result<_, _>>()?;
     let views: Vec<IndexView<'_>> = readers.iter().map(IndexReader::view).collect();
     let out = BufWriter::new(std::fs::File::create(dir.join("merged.tsdb"))?);
-    let (_, s) = merge(&views, FormatVersion::V3, out)?;
+    let (_, s) = merge_in(&views, FormatVersion::V3, out, dir)?;
     eprintln!(
         "merged {} inputs: {} series, {} chunk refs, {} bytes in {:?}; peak heap {} MiB",
         paths.len(),

@@ -38,28 +38,14 @@ impl Encoder {
         self.uvarint(((v << 1) ^ (v >> 63)) as u64);
     }
 
-    pub(crate) fn ustr(&mut self, s: &str) {
+    /// A `ustr` (uvarint length, then the bytes) from bytes known to be UTF-8.
+    pub(crate) fn ubytes(&mut self, s: &[u8]) {
         self.uvarint(s.len() as u64);
-        self.buf.extend_from_slice(s.as_bytes());
+        self.buf.extend_from_slice(s);
     }
 
     /// Overwrites 4 bytes at `at` (used to patch lengths written ahead).
     pub(crate) fn patch_be32(&mut self, at: usize, v: u32) {
         self.buf[at..at + 4].copy_from_slice(&v.to_be_bytes());
     }
-}
-
-/// Length of `v` as a Go uvarint.
-pub(crate) fn uvarint_len(mut v: u64) -> usize {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
-    }
-    n
-}
-
-/// Encoded length of a `ustr`.
-pub(crate) fn ustr_len(s: &str) -> usize {
-    uvarint_len(s.len() as u64) + s.len()
 }

@@ -2,173 +2,244 @@
 //! of compaction (spec section 18).
 //!
 //! Inputs are views: a tenant view of each ingester upload plus the whole
-//! view of each of that tenant's existing per-tenant files. Series are
-//! visited in fingerprint order across inputs; at any time only the series
-//! sharing the current fingerprint are held, plus the symbol tables and
-//! the writer's postings (12 bytes per series and label, spilled to sorted
-//! runs in a scratch file beyond ~1 M of them). Memory does not grow with
-//! the number of chunk refs (see `examples/merge_scale.rs`).
+//! view of each of that tenant's existing per-tenant files. Three
+//! sequential passes, none of which holds anything per series on the heap:
+//!
+//! 1. every input's series are scanned once to mark the symbols they use
+//!    (the tenant label and other tenants' values must not leak into the
+//!    output), in a per-input table of `u32`s;
+//! 2. the inputs' symbol tables, each already sorted, are merged k-way into
+//!    the output's table; the same per-input table then maps input symbol
+//!    indices to output ones (output order is byte order, so the mapping
+//!    keeps label order);
+//! 3. series are merged k-way in fingerprint order; only the series sharing
+//!    the current fingerprint are held while their chunk refs are merged.
+//!
+//! Symbol maps larger than 64 Ki entries, the output's symbol table, the
+//! postings and the postings offset table live in scratch files; the
+//! inputs are read through their memory maps, whose pages are released
+//! every [`RELEASE_EVERY`] series so resident memory stays flat however
+//! large the table (see `examples/merge_scale.rs`).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::BinaryHeap;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use crate::builder::sort_dedup_chunks;
 use crate::chunk_meta::ChunkMeta;
-use crate::error::Result;
+use crate::error::{IndexError, Result, Section};
 use crate::reader::RawSeries;
+use crate::scratch::U32Table;
+use crate::symbol_store::SymbolsBuilder;
+use crate::symbols::entry_at;
 use crate::version::FormatVersion;
 use crate::view::IndexView;
 use crate::writer::{IndexWriter, WriteSummary};
 
-const UNUSED: u32 = u32::MAX;
-
-/// A small, fast, non-cryptographic hasher for symbol strings (FxHash's
-/// multiply-rotate step); keys come from our own inputs, so hash flooding
-/// is not a concern worth SipHash's cost.
-#[derive(Default)]
-struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
+/// Input and scratch pages are released after this many series.
+const RELEASE_EVERY: u64 = 1 << 13;
 
 /// A series being merged: label symbol ids (output numbering) and chunks.
 type Pending = (Vec<(u32, u32)>, Vec<ChunkMeta>);
 
 struct Input<'r> {
     view: IndexView<'r>,
-    refs: Vec<u32>,
+    /// Absolute offset of `refs` in the file (for error messages).
+    refs_at: usize,
+    /// The view's series refs, big-endian, as stored.
+    refs: &'r [u8],
     pos: usize,
     cur: RawSeries,
     strip: Option<u32>,
-    /// Input symbol index -> output symbol index.
-    map: Vec<u32>,
+    /// Input symbol index -> 1 + output symbol index (0: unused).
+    map: U32Table,
 }
 
 impl Input<'_> {
-    fn advance(&mut self) -> Result<bool> {
-        let Some(&r) = self.refs.get(self.pos) else {
+    fn rewind(&mut self) {
+        self.pos = 0;
+    }
+
+    /// Decodes the next series of the view; false at the end.
+    fn advance(&mut self, labels_only: bool) -> Result<bool> {
+        let Some(b) = self.refs.get(self.pos..self.pos + 4) else {
             return Ok(false);
         };
-        self.pos += 1;
-        self.view.reader().decode_series(r, false, &mut self.cur)?;
+        let r = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        if self.pos > 0 {
+            let p = &self.refs[self.pos - 4..self.pos];
+            if u32::from_be_bytes([p[0], p[1], p[2], p[3]]) >= r {
+                return Err(IndexError::invalid(
+                    Section::Postings,
+                    self.refs_at + self.pos,
+                    "series ref",
+                    format!("refs not ascending at {r}"),
+                ));
+            }
+        }
+        self.pos += 4;
+        self.view
+            .reader()
+            .decode_series(r, labels_only, &mut self.cur)?;
         Ok(true)
+    }
+
+    fn release(&self) {
+        self.view.reader().release_memory();
+        self.map.release();
     }
 }
 
-/// Pass 1: the output symbol table is the union of the symbols actually
-/// used by the inputs' series (the tenant label and other tenants' values
-/// must not leak into the output).
-fn collect_symbols(inputs: &mut [Input<'_>]) -> Result<Vec<String>> {
-    let mut raw = RawSeries::default();
-    let mut used_lists: Vec<Vec<u32>> = Vec::with_capacity(inputs.len());
+/// Pass 1: marks the symbols used by each input's series.
+fn mark_used(inputs: &mut [Input<'_>]) -> Result<()> {
+    let mut seen = 0u64;
     for inp in inputs.iter_mut() {
-        let reader = inp.view.reader();
-        let mut used = vec![false; reader.symbol_table().len()];
-        for &r in &inp.refs {
-            reader.decode_series(r, true, &mut raw)?;
-            for &(n, v) in &raw.labels {
+        inp.rewind();
+        while inp.advance(true)? {
+            for &(n, v) in &inp.cur.labels {
                 if Some(n) != inp.strip {
-                    used[n as usize] = true;
-                    used[v as usize] = true;
+                    inp.map.set(n, 1);
+                    inp.map.set(v, 1);
                 }
             }
+            seen += 1;
+            if seen % RELEASE_EVERY == 0 {
+                inp.release();
+            }
         }
-        used_lists.push(
-            used.iter()
-                .enumerate()
-                .filter(|(_, &u)| u)
-                .map(|(i, _)| i as u32)
-                .collect(),
-        );
-        inp.map = vec![UNUSED; used.len()];
+        inp.release();
+        inp.rewind();
     }
-    // Union by hashing (inputs share most symbols, so this beats a k-way
-    // merge of 48 sorted lists), then sort the distinct symbols once and
-    // renumber every input's map into the sorted order.
-    let mut index: HashMap<&[u8], u32, BuildHasherDefault<FxHasher>> = HashMap::default();
-    let mut distinct: Vec<&[u8]> = Vec::new();
-    for (inp, used) in inputs.iter_mut().zip(&used_lists) {
-        let reader = inp.view.reader();
-        for &sym in used {
-            let b = reader.symbol_bytes(sym);
-            let id = *index.entry(b).or_insert_with(|| {
-                distinct.push(b);
-                (distinct.len() - 1) as u32
-            });
-            inp.map[sym as usize] = id;
+    Ok(())
+}
+
+/// Pass 2: the output symbol table, the sorted union of the used symbols,
+/// merged from the inputs' sorted tables; fills every input's map.
+fn merge_symbols(inputs: &mut [Input<'_>], dir: &Option<PathBuf>) -> Result<SymbolsBuilder> {
+    struct SymCursor<'r> {
+        file: &'r [u8],
+        at: usize,
+        idx: u32,
+        left: usize,
+    }
+    impl<'r> SymCursor<'r> {
+        /// Next used symbol: (index, bytes).
+        fn next(&mut self, map: &U32Table) -> Option<(u32, &'r [u8])> {
+            while self.left > 0 {
+                let (start, len) = entry_at(self.file, self.at);
+                self.at = start + len;
+                let idx = self.idx;
+                self.idx += 1;
+                self.left -= 1;
+                if map.get(idx) != 0 {
+                    return Some((idx, self.file.get(start..start + len).unwrap_or(&[])));
+                }
+            }
+            None
         }
     }
-    let mut order: Vec<u32> = (0..distinct.len() as u32).collect();
-    order.sort_unstable_by(|&a, &b| distinct[a as usize].cmp(distinct[b as usize]));
-    let mut rank = vec![0u32; distinct.len()];
-    for (pos, &id) in order.iter().enumerate() {
-        rank[id as usize] = pos as u32;
-    }
-    for inp in inputs.iter_mut() {
-        for m in inp.map.iter_mut().filter(|m| **m != UNUSED) {
-            *m = rank[*m as usize];
-        }
-    }
-    // Validated as UTF-8 when the inputs were opened.
-    let out: Vec<String> = order
+    let mut cursors: Vec<SymCursor<'_>> = inputs
         .iter()
-        .map(|&id| String::from_utf8_lossy(distinct[id as usize]).into_owned())
+        .map(|inp| {
+            let r = inp.view.reader();
+            let (at, left) = r.symbol_table().entries_start();
+            SymCursor {
+                file: r.bytes(),
+                at,
+                idx: 0,
+                left,
+            }
+        })
         .collect();
+    let mut out = SymbolsBuilder::new(dir.clone(), false);
+    let mut heap = BinaryHeap::with_capacity(inputs.len());
+    for (i, c) in cursors.iter_mut().enumerate() {
+        if let Some((idx, b)) = c.next(&inputs[i].map) {
+            heap.push(Reverse((b, i, idx)));
+        }
+    }
+    let mut last: Option<&[u8]> = None;
+    let mut next_id = 0u32;
+    let mut seen = 0u64;
+    while let Some(Reverse((b, i, idx))) = heap.pop() {
+        if last != Some(b) {
+            out.push(b)?;
+            next_id += 1;
+            last = Some(b);
+        }
+        inputs[i].map.set(idx, next_id);
+        if let Some((idx, b)) = cursors[i].next(&inputs[i].map) {
+            heap.push(Reverse((b, i, idx)));
+        }
+        seen += 1;
+        if seen % (RELEASE_EVERY * 8) == 0 {
+            inputs.iter().for_each(Input::release);
+        }
+    }
+    inputs.iter().for_each(Input::release);
     Ok(out)
 }
 
-/// Merges `views` into one index written to `out`.
+/// Merges `views` into one index written to `out`, with scratch files in
+/// the system temp directory. See [`merge_in`].
+pub fn merge<W: Write>(
+    views: &[IndexView<'_>],
+    version: FormatVersion,
+    out: W,
+) -> Result<(W, WriteSummary)> {
+    merge_with(views, version, out, None)
+}
+
+/// Merges `views` into one index written to `out`; scratch files (unnamed,
+/// gone when the merge ends) are created in `scratch_dir`.
 ///
 /// Same result as Loki's compactor for one tenant: series merged by label
 /// set, chunk refs de-duplicated on (min, max, checksum) and sorted,
 /// fingerprints copied. Two inputs holding one label set under different
 /// fingerprints (a collision remap) produce two series here, where Loki
 /// keeps the first fingerprint it saw.
-pub fn merge<W: Write>(
+pub fn merge_in<W: Write>(
     views: &[IndexView<'_>],
     version: FormatVersion,
     out: W,
+    scratch_dir: &Path,
+) -> Result<(W, WriteSummary)> {
+    merge_with(views, version, out, Some(scratch_dir.to_path_buf()))
+}
+
+fn merge_with<W: Write>(
+    views: &[IndexView<'_>],
+    version: FormatVersion,
+    out: W,
+    dir: Option<PathBuf>,
 ) -> Result<(W, WriteSummary)> {
     let mut inputs = Vec::with_capacity(views.len());
     for v in views {
+        let (refs_at, refs) = v.series_refs_raw()?.unwrap_or((0, &[]));
         inputs.push(Input {
             view: *v,
-            refs: v.series_refs()?,
+            refs_at,
+            refs,
             pos: 0,
             cur: RawSeries::default(),
             strip: v.stripped_label(),
-            map: Vec::new(),
+            map: U32Table::zeroed(v.reader().symbol_table().len(), &dir)?,
         });
     }
-    let symbols = collect_symbols(&mut inputs)?;
-    let mut w = IndexWriter::new(out, version, symbols)?;
+    mark_used(&mut inputs)?;
+    let symbols = merge_symbols(&mut inputs, &dir)?.finish()?;
+    let mut w = IndexWriter::with_symbols(out, version, symbols, dir)?;
 
     let mut heap = BinaryHeap::new();
     for (i, inp) in inputs.iter_mut().enumerate() {
-        if inp.advance()? {
+        if inp.advance(false)? {
             heap.push(Reverse((inp.cur.fingerprint, i)));
         }
     }
     let mut group: Vec<Pending> = Vec::new();
     let mut spare: Vec<Pending> = Vec::new();
+    let mut written = 0u64;
     while let Some(&Reverse((fp, _))) = heap.peek() {
         // Gather every series with this fingerprint from every input. The
         // heap top is replaced in place (one sift) rather than popped and
@@ -186,12 +257,14 @@ pub fn merge<W: Write>(
                 chunks.clear();
                 for &(n, v) in &inp.cur.labels {
                     if Some(n) != inp.strip {
-                        labels.push((inp.map[n as usize], inp.map[v as usize]));
+                        // Both were marked in pass 1, so both map to an id.
+                        let (n, v) = (inp.map.get(n), inp.map.get(v));
+                        labels.push((n.saturating_sub(1), v.saturating_sub(1)));
                     }
                 }
                 chunks.extend_from_slice(&inp.cur.chunks);
                 group.push((labels, chunks));
-                if !inp.advance()? {
+                if !inp.advance(false)? {
                     break;
                 }
                 if inp.cur.fingerprint != fp {
@@ -219,9 +292,14 @@ pub fn merge<W: Write>(
             }
             sort_dedup_chunks(&mut group[k].1);
             w.add_series(fp, &group[k].0, &group[k].1)?;
+            written += 1;
+            if written % RELEASE_EVERY == 0 {
+                inputs.iter().for_each(Input::release);
+            }
             k = j;
         }
         spare.append(&mut group);
     }
+    drop(inputs);
     w.finish()
 }

@@ -12,8 +12,8 @@ use crate::error::{IndexError, Result};
 pub(crate) type Posting = (u32, u32, u32);
 
 const POSTING_LEN: usize = 12;
-/// Default in-memory limit: 12 MiB of postings before a run is spilled.
-pub(crate) const DEFAULT_LIMIT: usize = 1 << 20;
+/// Default in-memory limit: 3 MiB of postings before a run is spilled.
+pub(crate) const DEFAULT_LIMIT: usize = 1 << 18;
 
 fn spill_err(e: std::io::Error) -> IndexError {
     IndexError::io("postings spill file", e)
@@ -27,16 +27,19 @@ pub(crate) struct PostingsBuffer {
     /// (first posting index, count) of each sorted run in the file.
     runs: Vec<(u64, u64)>,
     spilled: u64,
+    /// Where the scratch file goes (`None`: the system temp dir).
+    dir: Option<std::path::PathBuf>,
 }
 
 impl PostingsBuffer {
-    pub(crate) fn new(limit: usize) -> Self {
+    pub(crate) fn new(limit: usize, dir: Option<std::path::PathBuf>) -> Self {
         PostingsBuffer {
             mem: Vec::new(),
             limit: limit.max(1),
             file: None,
             runs: Vec::new(),
             spilled: 0,
+            dir,
         }
     }
 
@@ -58,7 +61,11 @@ impl PostingsBuffer {
         }
         self.mem.sort_unstable();
         if self.file.is_none() {
-            self.file = Some(tempfile::NamedTempFile::new().map_err(spill_err)?);
+            let f = match &self.dir {
+                Some(d) => tempfile::NamedTempFile::new_in(d),
+                None => tempfile::NamedTempFile::new(),
+            };
+            self.file = Some(f.map_err(spill_err)?);
         }
         let Some(file) = self.file.as_mut() else {
             return Ok(());
@@ -188,8 +195,8 @@ mod tests {
         let data: Vec<Posting> = (0..10_000u32)
             .map(|i| (i.wrapping_mul(7919) % 13, i.wrapping_mul(104_729) % 101, i))
             .collect();
-        let mut mem = PostingsBuffer::new(usize::MAX);
-        let mut spill = PostingsBuffer::new(333);
+        let mut mem = PostingsBuffer::new(usize::MAX, None);
+        let mut spill = PostingsBuffer::new(333, None);
         for &p in &data {
             mem.push(p).unwrap();
             spill.push(p).unwrap();

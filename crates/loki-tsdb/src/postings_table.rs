@@ -257,3 +257,26 @@ pub(crate) fn read_postings(file: &[u8], off: u64, out: &mut Vec<u32>) -> Result
     }
     Ok(())
 }
+
+/// The postings list at `off` (CRC checked) as its raw big-endian refs,
+/// for callers that walk a long list without collecting it.
+pub(crate) fn postings_bytes(file: &[u8], off: u64) -> Result<(usize, &[u8])> {
+    let off = usize::try_from(off).map_err(|_| {
+        IndexError::invalid(
+            Section::Postings,
+            0,
+            "postings offset",
+            format!("{off} too large"),
+        )
+    })?;
+    let mut d = framed(file, off, Section::Postings)?;
+    let n = d.be32("ref count")? as usize;
+    if d.remaining() != n * 4 {
+        return Err(d.invalid(
+            "ref count",
+            format!("{n} refs but {} bytes of content", d.remaining()),
+        ));
+    }
+    let at = d.offset();
+    Ok((at, d.take(n * 4, "series refs")?))
+}

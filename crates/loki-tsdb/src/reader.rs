@@ -19,6 +19,9 @@ use crate::symbols::Symbols;
 use crate::toc::Toc;
 use crate::version::{FormatVersion, MAGIC};
 
+/// Mapped files larger than this drop the pages read while opening.
+const RELEASE_AFTER_OPEN: usize = 16 << 20;
+
 /// Label that marks a series' tenant in ingester (multi-tenant) files.
 pub const TENANT_LABEL: &str = "__loki_tenant__";
 
@@ -106,6 +109,45 @@ pub fn gzip(raw: &[u8]) -> Vec<u8> {
             e.finish().unwrap_or_default()
         }
     }
+}
+
+enum GunzipError {
+    Io(std::io::Error),
+    Data(String),
+}
+
+/// Decompresses `gz` into `file`. Loki's single-member objects go through
+/// libdeflate straight into a writable mapping of the file sized by the
+/// gzip trailer (no heap copy); anything else streams through flate2.
+fn gunzip_into_file(gz: &[u8], file: &mut std::fs::File) -> std::result::Result<(), GunzipError> {
+    if gz.len() >= 18 {
+        let t = &gz[gz.len() - 4..];
+        let isize = u32::from_le_bytes([t[0], t[1], t[2], t[3]]) as usize;
+        // Same bound as `gunzip`: a forged trailer cannot make us allocate
+        // more than deflate could expand the input to.
+        if isize > 0 && isize <= gz.len().saturating_mul(1040) {
+            file.set_len(isize as u64).map_err(GunzipError::Io)?;
+            // SAFETY: a fresh unnamed scratch file nobody else can open;
+            // the mapping is dropped before the file is read back.
+            let mut out = unsafe { memmap2::MmapMut::map_mut(&*file) }.map_err(GunzipError::Io)?;
+            let mut d = libdeflater::Decompressor::new();
+            if let Ok(n) = d.gzip_decompress(gz, &mut out) {
+                if n == isize {
+                    return Ok(());
+                }
+            }
+            drop(out);
+            file.set_len(0).map_err(GunzipError::Io)?;
+        }
+    }
+    use std::io::{Seek, Write};
+    file.seek(std::io::SeekFrom::Start(0))
+        .map_err(GunzipError::Io)?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, &mut *file);
+    std::io::copy(&mut flate2::read::MultiGzDecoder::new(gz), &mut w)
+        .map_err(|e| GunzipError::Data(e.to_string()))?;
+    w.flush().map_err(GunzipError::Io)?;
+    Ok(())
 }
 
 impl IndexReader {
@@ -199,18 +241,66 @@ impl IndexReader {
             file,
             off(toc.fingerprint_offsets, Section::FingerprintOffsets)?,
         )?;
-        Ok(IndexReader {
+        let r = IndexReader {
             data,
             version,
             toc,
             symbols,
             postings,
             fp_offsets,
-        })
+        };
+        // Opening read the symbol and postings offset tables end to end;
+        // for a large mapped file, do not keep those pages resident.
+        if r.data.len() > RELEASE_AFTER_OPEN {
+            r.release_memory();
+        }
+        Ok(r)
     }
 
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.data
+    }
+
+    /// Drops this process's resident copy of a memory-mapped file's pages;
+    /// they are read back from the page cache (or disk) when next touched.
+    /// A long sequential pass (a merge) calls this now and then so that its
+    /// resident memory does not grow with the size of its inputs. No-op for
+    /// readers over bytes in memory.
+    pub fn release_memory(&self) {
+        #[cfg(unix)]
+        if let Backing::Mmap(m) = &self.data {
+            // SAFETY: `m` is a read-only mapping of a file that is never
+            // written while mapped (see `open`). MADV_DONTNEED on such a
+            // mapping only unmaps the pages: the mapping's address range
+            // stays valid and the next access faults in the same bytes from
+            // the file, so every `&[u8]` borrowed from it stays valid and
+            // unchanged. A failure only means the pages stay resident.
+            let _ = unsafe { m.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+        }
+    }
+
+    /// Decompresses a gzip object into a scratch file in `scratch_dir` and
+    /// maps it: the raw index never sits on the heap, and its pages can be
+    /// released with [`IndexReader::release_memory`]. The file is unlinked
+    /// at once (the mapping keeps it alive until the reader is dropped).
+    /// Bytes that are not gzip are written out as they are.
+    pub fn from_gzip_in(gz: &[u8], scratch_dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = scratch_dir.as_ref();
+        let shown = dir.display().to_string();
+        let io = |e| IndexError::io(&shown, e);
+        let mut file = tempfile::tempfile_in(dir).map_err(io)?;
+        if !is_gzip(gz) {
+            std::io::Write::write_all(&mut file, gz).map_err(io)?;
+        } else {
+            gunzip_into_file(gz, &mut file).map_err(|e| match e {
+                GunzipError::Io(e) => io(e),
+                GunzipError::Data(m) => IndexError::invalid(Section::Gzip, 0, "gzip stream", m),
+            })?;
+        }
+        // SAFETY: an unnamed scratch file only this function can reach; it
+        // is never written after this point (see `open` for the contract).
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        Self::from_backing(Backing::Mmap(map))
     }
 
     /// Format version of this file.
@@ -235,15 +325,14 @@ impl IndexReader {
 
     /// All symbols, in file order (byte order).
     pub fn symbols(&self) -> impl Iterator<Item = &str> + '_ {
-        (0..self.symbols.len() as u32).filter_map(|i| self.symbols.get(&self.data, i))
+        // Validated as UTF-8 at open.
+        self.symbols
+            .iter(&self.data)
+            .map(|b| std::str::from_utf8(b).unwrap_or(""))
     }
 
     pub(crate) fn symbol_table(&self) -> &Symbols {
         &self.symbols
-    }
-
-    pub(crate) fn symbol_bytes(&self, i: u32) -> &[u8] {
-        self.symbols.get_bytes(&self.data, i)
     }
 
     pub(crate) fn symbol(&self, i: u32) -> &str {
@@ -288,6 +377,10 @@ impl IndexReader {
             read_postings(&self.data, off, &mut out)?;
         }
         Ok(out)
+    }
+
+    pub(crate) fn postings_offset(&self, name: &str, value: &str) -> Option<u64> {
+        self.postings.find(&self.data, name, value)
     }
 
     pub(crate) fn postings_at(&self, offset: u64, out: &mut Vec<u32>) -> Result<()> {

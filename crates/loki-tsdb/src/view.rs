@@ -116,6 +116,20 @@ impl<'r> IndexView<'r> {
         }
     }
 
+    /// The series refs of this view as the raw (big-endian, CRC-checked)
+    /// postings list in the file, for long walks that should not collect
+    /// them; `None` for an empty view.
+    pub(crate) fn series_refs_raw(&self) -> Result<Option<(usize, &'r [u8])>> {
+        let r = self.reader;
+        let off = match self.tenant {
+            None => r.postings_offset("", ""),
+            Some(None) => None,
+            Some(Some((n, v))) => r.postings_offset(r.symbol(n), r.symbol(v)),
+        };
+        off.map(|o| crate::postings_table::postings_bytes(r.bytes(), o))
+            .transpose()
+    }
+
     /// Cursor over the series of this view in file order.
     pub fn series(&self) -> Result<SeriesCursor<'r>> {
         Ok(SeriesCursor::new(

@@ -1,17 +1,23 @@
 //! Streaming writer: symbols first, then series in order, then everything
 //! derived from them (spec sections 3–12 and the pseudo-code of 20).
 //!
-//! Output goes to any `io::Write` as it is produced; the postings (12 bytes
-//! per series and label) wait for `finish`, in memory up to a limit and in
-//! sorted runs in a scratch file beyond it.
+//! Output goes to any `io::Write` as it is produced. What grows with the
+//! number of series waits for `finish` in scratch storage, never as one
+//! heap object per series: the symbol table (encoded, in memory while small,
+//! in a scratch file beyond that), the postings (12 bytes per series and
+//! label, sorted runs in a scratch file beyond ~1 M), the list of all
+//! series refs and the postings offset table's entries (scratch streams).
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use crate::chunk_meta::{encode_chunks, Bounds, ChunkMeta};
-use crate::encode::{ustr_len, uvarint_len, Encoder};
+use crate::encode::Encoder;
 use crate::error::{IndexError, Result};
 use crate::fingerprint_offsets::SAMPLE_EVERY;
 use crate::postings_spill::{PostingsBuffer, SortedPostings};
+use crate::scratch::{Blob, ByteSpill, SPILL_LIMIT};
+use crate::symbol_store::{Cursor, SymbolStore, SymbolsBuilder};
 use crate::toc::Toc;
 use crate::version::{FormatVersion, MAGIC};
 
@@ -39,7 +45,7 @@ pub struct IndexWriter<W: Write> {
     out: W,
     pos: u64,
     version: FormatVersion,
-    symbols: Vec<String>,
+    symbols: SymbolStore,
     enc: Encoder,
     rec: Encoder,
     scratch: Encoder,
@@ -50,10 +56,13 @@ pub struct IndexWriter<W: Write> {
     /// costs several times more per entry when most values are unique),
     /// spilled to a scratch file in sorted runs beyond a limit.
     postings: PostingsBuffer,
-    all: Vec<u32>,
+    /// Every series ref, big-endian: the content of the all-postings list.
+    all: ByteSpill,
+    series_count: u64,
     fp_samples: Vec<(u64, u64)>,
     prev: Option<(u64, Vec<(u32, u32)>)>,
     chunk_count: u64,
+    scratch_dir: Option<PathBuf>,
 }
 
 impl<W: Write> std::fmt::Debug for IndexWriter<W> {
@@ -61,7 +70,7 @@ impl<W: Write> std::fmt::Debug for IndexWriter<W> {
         f.debug_struct("IndexWriter")
             .field("pos", &self.pos)
             .field("version", &self.version)
-            .field("series", &self.all.len())
+            .field("series", &self.series_count)
             .finish_non_exhaustive()
     }
 }
@@ -74,14 +83,22 @@ impl<W: Write> IndexWriter<W> {
     /// Starts a file: writes the header and the symbol table. `symbols`
     /// must be strictly increasing in byte order.
     pub fn new(out: W, version: FormatVersion, symbols: Vec<String>) -> Result<Self> {
-        for w in symbols.windows(2) {
-            if w[0] >= w[1] {
-                return Err(IndexError::InvalidInput(format!(
-                    "symbols out of order or duplicated: {:?} then {:?}",
-                    w[0], w[1]
-                )));
-            }
+        let mut b = SymbolsBuilder::new(None, true);
+        for s in &symbols {
+            b.push(s.as_bytes())?;
         }
+        drop(symbols);
+        Self::with_symbols(out, version, b.finish()?, None)
+    }
+
+    /// Starts a file from a symbol table built elsewhere (the merge);
+    /// scratch files go to `scratch_dir` (`None`: the system temp dir).
+    pub(crate) fn with_symbols(
+        out: W,
+        version: FormatVersion,
+        symbols: SymbolStore,
+        scratch_dir: Option<PathBuf>,
+    ) -> Result<Self> {
         let mut w = IndexWriter {
             out,
             pos: 0,
@@ -92,36 +109,39 @@ impl<W: Write> IndexWriter<W> {
             scratch: Encoder::default(),
             toc: Toc::default(),
             bounds: Bounds::default(),
-            postings: PostingsBuffer::new(crate::postings_spill::DEFAULT_LIMIT),
-            all: Vec::new(),
+            postings: PostingsBuffer::new(
+                crate::postings_spill::DEFAULT_LIMIT,
+                scratch_dir.clone(),
+            ),
+            all: ByteSpill::new(SPILL_LIMIT, scratch_dir.clone()),
+            series_count: 0,
             fp_samples: Vec::new(),
             prev: None,
             chunk_count: 0,
+            scratch_dir,
         };
         w.enc.be32(MAGIC);
         w.enc.u8(version.as_u8());
         w.flush_enc()?;
         w.toc.symbols = w.pos;
-        let mut e = std::mem::take(&mut w.enc);
-        let at = e.len();
-        e.be32(0);
-        e.be32(w.symbols.len() as u32);
-        for s in &w.symbols {
-            e.ustr(s);
-        }
-        finish_frame(&mut e, at);
-        w.enc = e;
+        let body = w.symbols.encoded();
+        let len = u32::try_from(4 + body.len())
+            .map_err(|_| IndexError::InvalidInput("symbol table exceeds 4 GiB".into()))?;
+        w.enc.be32(len);
+        w.enc.be32(w.symbols.len() as u32);
+        let crc = crc32c::crc32c(&w.enc.buf[4..]);
         w.flush_enc()?;
+        let crc = copy_blob(w.symbols.encoded(), &mut w.out, &mut w.pos, crc)?;
+        w.enc.be32(crc);
+        w.flush_enc()?;
+        w.symbols.release();
         w.toc.series = w.pos;
         Ok(w)
     }
 
     /// Index of a symbol, by binary search.
     pub fn symbol_index(&self, s: &str) -> Option<u32> {
-        self.symbols
-            .binary_search_by(|x| x.as_str().cmp(s))
-            .ok()
-            .map(|i| i as u32)
+        self.symbols.index_of(s.as_bytes())
     }
 
     fn flush_enc(&mut self) -> Result<()> {
@@ -185,14 +205,15 @@ impl<W: Write> IndexWriter<W> {
         let series_ref = u32::try_from(at / 16).map_err(|_| {
             IndexError::InvalidInput("series section exceeds 64 GiB (refs are 32-bit)".into())
         })?;
-        if self.all.len() % SAMPLE_EVERY == 0 {
+        if self.series_count % SAMPLE_EVERY as u64 == 0 {
             self.fp_samples.push((u64::from(series_ref), fingerprint));
         }
         self.enc.uvarint(self.rec.len() as u64);
         self.enc.buf.extend_from_slice(&self.rec.buf);
         self.enc.be32(crc32c::crc32c(&self.rec.buf));
         self.flush_enc()?;
-        self.all.push(series_ref);
+        self.all.write(&series_ref.to_be_bytes())?;
+        self.series_count += 1;
         for &(n, v) in labels {
             self.postings.push((n, v, series_ref))?;
         }
@@ -211,7 +232,8 @@ impl<W: Write> IndexWriter<W> {
     /// Writes label indices, postings, the three tables and the TOC.
     pub fn finish(mut self) -> Result<(W, WriteSummary)> {
         self.toc.label_indices = self.pos;
-        let pairs = std::mem::replace(&mut self.postings, PostingsBuffer::new(1)).into_sorted()?;
+        let pairs =
+            std::mem::replace(&mut self.postings, PostingsBuffer::new(1, None)).into_sorted()?;
         // Label indices: one per name, distinct values ascending by symbol index.
         let mut label_index_offsets = Vec::new();
         let mut open: Option<(u32, usize, usize, u32, u32)> = None; // name, frame at, count at, count, last value
@@ -244,59 +266,59 @@ impl<W: Write> IndexWriter<W> {
         if let Some((_, at, count_at, count, _)) = open.take() {
             self.close_label_index(at, count_at, count)?;
         }
+        // The all-postings list, streamed from its scratch copy.
         self.toc.postings = self.pos;
-        let all = std::mem::take(&mut self.all);
-        let series_count = all.len() as u64;
         self.pad(4);
         let all_offset = self.pos + self.enc.len() as u64;
-        self.write_postings_list(all.iter().copied(), all.len())?;
+        let all = std::mem::replace(&mut self.all, ByteSpill::new(0, None)).into_blob()?;
+        let len = u32::try_from(4 + all.len())
+            .map_err(|_| IndexError::InvalidInput("all-postings list exceeds 4 GiB".into()))?;
+        self.enc.be32(len);
+        let count_at = self.enc.len();
+        self.enc.be32(self.series_count as u32);
+        let crc = crc32c::crc32c(&self.enc.buf[count_at..]);
+        self.flush_enc()?;
+        let crc = copy_blob(&all, &mut self.out, &mut self.pos, crc)?;
         drop(all);
-        let postings_offsets = self.write_postings(&pairs)?;
+        self.enc.be32(crc);
+        self.flush_enc()?;
+        // The postings offset table's entries are produced with the lists
+        // and kept in a scratch stream until the table is written.
+        let mut table = ByteSpill::new(SPILL_LIMIT, self.scratch_dir.clone());
+        let mut entry = Encoder::default();
+        entry.uvarint(2);
+        entry.ubytes(b"");
+        entry.ubytes(b"");
+        entry.uvarint(all_offset);
+        table.write(&entry.buf)?;
+        let entries = 1 + self.write_postings(&pairs, &mut table)?;
         drop(pairs);
         // Label indices table.
         self.toc.label_indices_table = self.pos;
         let at = self.enc.len();
         self.enc.be32(0);
         self.enc.be32(label_index_offsets.len() as u32);
+        let mut cur = Cursor::default();
         for (name, off) in &label_index_offsets {
             self.enc.uvarint(1);
-            let s = &self.symbols[*name as usize];
-            self.enc.ustr(s);
+            self.enc.ubytes(self.symbols.get(*name, &mut cur));
             self.enc.uvarint(*off);
         }
         finish_frame(&mut self.enc, at);
         self.flush_enc()?;
+        self.symbols.release();
         // Postings offset table: can hold millions of entries, so it is
-        // streamed with a precomputed length and a running CRC.
+        // streamed from scratch with its length known and a running CRC.
         self.toc.postings_table = self.pos;
-        let entry_len =
-            |n: &str, v: &str, off: u64| 1 + ustr_len(n) + ustr_len(v) + uvarint_len(off);
-        let mut len = 4 + entry_len("", "", all_offset);
-        for &(n, v, off) in &postings_offsets {
-            len += entry_len(&self.symbols[n as usize], &self.symbols[v as usize], off);
-        }
-        let len = u32::try_from(len)
+        let len = u32::try_from(4 + table.len())
             .map_err(|_| IndexError::InvalidInput("postings offset table exceeds 4 GiB".into()))?;
         self.enc.be32(len);
+        self.enc.be32(entries);
+        let crc = crc32c::crc32c(&self.enc.buf[4..]);
         self.flush_enc()?;
-        let mut crc = 0u32;
-        self.enc.be32(postings_offsets.len() as u32 + 1);
-        self.enc.uvarint(2);
-        self.enc.ustr("");
-        self.enc.ustr("");
-        self.enc.uvarint(all_offset);
-        for &(n, v, off) in &postings_offsets {
-            self.enc.uvarint(2);
-            let (n, v) = (&self.symbols[n as usize], &self.symbols[v as usize]);
-            self.enc.ustr(n);
-            self.enc.ustr(v);
-            self.enc.uvarint(off);
-            if self.enc.len() > 1 << 12 {
-                crc = crc32c::crc32c_append(crc, &self.enc.buf);
-                self.flush_enc()?;
-            }
-        }
-        crc = crc32c::crc32c_append(crc, &self.enc.buf);
+        let table = table.into_blob()?;
+        let crc = copy_blob(&table, &mut self.out, &mut self.pos, crc)?;
+        drop(table);
         self.enc.be32(crc);
         self.flush_enc()?;
         // Fingerprint offsets.
@@ -317,7 +339,7 @@ impl<W: Write> IndexWriter<W> {
         self.out.flush().map_err(io_err)?;
         let summary = WriteSummary {
             bytes: self.pos,
-            series: series_count,
+            series: self.series_count,
             chunks: self.chunk_count,
             from: self.bounds.from,
             through: self.bounds.through,
@@ -329,7 +351,7 @@ impl<W: Write> IndexWriter<W> {
 
 impl<W: Write> IndexWriter<W> {
     /// Sets how many postings are held in memory before a sorted run is
-    /// spilled to a scratch file (default about 1 M, 12 MiB). The output
+    /// spilled to a scratch file (default 256 Ki, 3 MiB). The output
     /// bytes do not depend on it.
     pub fn set_postings_memory_limit(&mut self, postings: usize) {
         self.postings.set_limit(postings);
@@ -341,30 +363,44 @@ impl<W: Write> IndexWriter<W> {
         self.flush_enc()
     }
 
-    /// One postings list per (name, value), in sorted order; returns their offsets.
-    fn write_postings(&mut self, pairs: &SortedPostings) -> Result<Vec<(u32, u32, u64)>> {
-        let mut offsets = Vec::new();
+    /// One postings list per (name, value), in sorted order; appends each
+    /// list's postings offset table entry to `table` and returns how many.
+    fn write_postings(&mut self, pairs: &SortedPostings, table: &mut ByteSpill) -> Result<u32> {
         let mut refs: Vec<u32> = Vec::new();
         let mut current: Option<(u32, u32)> = None;
+        let mut entries = 0u32;
+        let (mut names, mut values) = (Cursor::default(), Cursor::default());
+        let mut entry = Encoder::default();
+        let mut flush_list = |w: &mut Self, (n, v): (u32, u32), refs: &[u32]| -> Result<()> {
+            w.pad(4);
+            let off = w.pos + w.enc.len() as u64;
+            entry.clear();
+            entry.uvarint(2);
+            entry.ubytes(w.symbols.get(n, &mut names));
+            entry.ubytes(w.symbols.get(v, &mut values));
+            entry.uvarint(off);
+            table.write(&entry.buf)?;
+            entries += 1;
+            if entries % (1 << 16) == 0 {
+                w.symbols.release();
+            }
+            w.write_postings_list(refs.iter().copied(), refs.len())
+        };
         for p in pairs.iter()? {
             let (n, v, r) = p?;
             if current != Some((n, v)) {
-                if let Some((cn, cv)) = current {
-                    self.pad(4);
-                    offsets.push((cn, cv, self.pos + self.enc.len() as u64));
-                    self.write_postings_list(refs.iter().copied(), refs.len())?;
+                if let Some(c) = current {
+                    flush_list(self, c, &refs)?;
                     refs.clear();
                 }
                 current = Some((n, v));
             }
             refs.push(r);
         }
-        if let Some((cn, cv)) = current {
-            self.pad(4);
-            offsets.push((cn, cv, self.pos + self.enc.len() as u64));
-            self.write_postings_list(refs.iter().copied(), refs.len())?;
+        if let Some(c) = current {
+            flush_list(self, c, &refs)?;
         }
-        Ok(offsets)
+        Ok(entries)
     }
 
     fn write_postings_list(&mut self, refs: impl Iterator<Item = u32>, n: usize) -> Result<()> {
@@ -377,6 +413,17 @@ impl<W: Write> IndexWriter<W> {
         finish_frame(&mut self.enc, at);
         self.flush_enc()
     }
+}
+
+/// Copies `blob` to `out`, extending `crc` over it and advancing `pos`.
+fn copy_blob<W: Write>(blob: &Blob, out: &mut W, pos: &mut u64, mut crc: u32) -> Result<u32> {
+    blob.copy_to(&mut |piece: &[u8]| {
+        crc = crc32c::crc32c_append(crc, piece);
+        out.write_all(piece).map_err(io_err)?;
+        *pos += piece.len() as u64;
+        Ok(())
+    })?;
+    Ok(crc)
 }
 
 /// Patches the length at `at` and appends the CRC of the content after it.
