@@ -17,7 +17,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use loki_tsdb::{gzip, merge, IndexBuilder, IndexObjectKey, IndexReader, IndexView, WriteSummary};
+use loki_tsdb::{
+    gzip, merge, merge_in, IndexBuilder, IndexObjectKey, IndexReader, IndexView, WriteSummary,
+};
 
 use crate::clock::Clock;
 use crate::crash;
@@ -125,43 +127,35 @@ async fn fetch_readers(job: &TableJob<'_>, keys: &[String]) -> Result<Vec<IndexR
 }
 
 async fn fetch_one(job: &TableJob<'_>, k: &str) -> Result<IndexReader> {
-    {
-        let bytes = job.period.bucket.get(k).await?;
-        let spill = job
-            .spill
-            .filter(|(_, min)| bytes.len() > *min)
-            .map(|(dir, _)| dir.join(job.table));
-        let name = k.replace('/', "_");
-        let table = job.table.to_owned();
-        let key = k.to_owned();
-        let reader = tokio::task::spawn_blocking(move || -> Result<IndexReader> {
-            let idx = |source| CompactorError::Index {
-                table: format!("{table} ({key})"),
-                source,
-            };
-            match spill {
-                // Large objects: the decompressed index lives in a scratch file (mapped), so
-                // a table of big uploads does not have to fit on the heap.
-                Some(dir) => {
-                    let io = |source| CompactorError::Io {
-                        path: dir.display().to_string(),
-                        source,
-                    };
-                    std::fs::create_dir_all(&dir).map_err(io)?;
-                    let path = dir.join(name);
-                    std::fs::write(&path, &bytes).map_err(io)?;
-                    drop(bytes);
-                    let r = IndexReader::open_spilled(&path, &dir);
-                    let _ = std::fs::remove_file(&path);
-                    r.map_err(idx)
-                }
-                None => IndexReader::from_bytes(bytes).map_err(idx),
+    let bytes = job.period.bucket.get(k).await?;
+    let spill = job
+        .spill
+        .filter(|(_, min)| bytes.len() >= *min)
+        .map(|(dir, _)| dir.join(job.table));
+    let table = job.table.to_owned();
+    let key = k.to_owned();
+    tokio::task::spawn_blocking(move || -> Result<IndexReader> {
+        let idx = |source| CompactorError::Index {
+            table: format!("{table} ({key})"),
+            source,
+        };
+        match spill {
+            // The object is gunzipped straight into an unlinked scratch file that is mapped:
+            // the raw index never sits on the heap, and the merge releases its pages as it
+            // goes, so a table's inputs need not fit in memory. Only the compressed download
+            // is held, until this returns.
+            Some(dir) => {
+                std::fs::create_dir_all(&dir).map_err(|source| CompactorError::Io {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
+                IndexReader::from_gzip_in(&bytes, &dir).map_err(idx)
             }
-        })
-        .await
-        .map_err(|e| CompactorError::Task(e.to_string()))??;
-        Ok(reader)
-    }
+            None => IndexReader::from_bytes(bytes).map_err(idx),
+        }
+    })
+    .await
+    .map_err(|e| CompactorError::Task(e.to_string()))?
 }
 
 /// A finished index to upload.
@@ -183,6 +177,20 @@ struct Built {
     purge: Option<Purged>,
 }
 
+/// The streaming merge, with its scratch files in the compactor's working directory when
+/// there is one.
+fn merge_to<W: std::io::Write>(
+    views: &[IndexView<'_>],
+    version: loki_tsdb::FormatVersion,
+    out: W,
+    scratch: Option<&std::path::Path>,
+) -> loki_tsdb::Result<(W, WriteSummary)> {
+    match scratch {
+        Some(dir) => merge_in(views, version, out, dir),
+        None => merge(views, version, out),
+    }
+}
+
 /// Merges and applies retention for one tenant (runs on a blocking thread). With
 /// `stream_to`, the merged index is gzipped straight into that file.
 #[allow(clippy::too_many_arguments)]
@@ -195,6 +203,7 @@ fn build_tenant(
     version: loki_tsdb::FormatVersion,
     expiry: Option<(&Expiry, i64)>,
     stream_to: Option<std::path::PathBuf>,
+    scratch: Option<&std::path::Path>,
 ) -> Result<Built> {
     let ie = index_err(table);
     let mut b = Built {
@@ -206,6 +215,12 @@ fn build_tenant(
         purge: None,
     };
     if merge_needed {
+        if let Some(d) = scratch {
+            std::fs::create_dir_all(d).map_err(|source| CompactorError::Io {
+                path: d.display().to_string(),
+                source,
+            })?;
+        }
         let mut views: Vec<IndexView<'_>> = common.iter().map(|r| r.tenant_view(tenant)).collect();
         views.extend(own.iter().map(IndexReader::view));
         match stream_to {
@@ -222,13 +237,14 @@ fn build_tenant(
                     std::io::BufWriter::with_capacity(1 << 20, f),
                     flate2::Compression::default(),
                 );
-                let (enc, summary) = merge(&views, version, enc).map_err(&ie)?;
+                let (enc, summary) = merge_to(&views, version, enc, scratch).map_err(&ie)?;
                 let mut w = enc.finish().map_err(io)?;
                 std::io::Write::flush(&mut w).map_err(io)?;
                 b.upload = Some((Payload::GzFile(path), summary));
             }
             None => {
-                let (bytes, summary) = merge(&views, version, Vec::new()).map_err(&ie)?;
+                let (bytes, summary) =
+                    merge_to(&views, version, Vec::new(), scratch).map_err(&ie)?;
                 b.upload = Some((Payload::Raw(Bytes::from(bytes)), summary));
             }
         }
@@ -364,6 +380,7 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
                 ))
             });
             let tname = table.to_owned();
+            let scratch = job.spill.map(|(dir, _)| dir.join(table));
             let built = tokio::task::spawn_blocking(move || {
                 build_tenant(
                     &tname,
@@ -374,6 +391,7 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
                     version,
                     exp.as_ref().map(|e| (e, day)),
                     stream_to,
+                    scratch.as_deref(),
                 )
             })
             .await

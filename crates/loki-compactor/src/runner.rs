@@ -53,8 +53,9 @@ pub struct Options {
     pub bucket: BucketOptions,
     /// Consecutive failures after which a table gets a no-compact marker (0 = never).
     pub no_compact_after: u32,
-    /// Index objects larger than this (compressed) are spilled to the working directory
-    /// and memory-mapped rather than decompressed on the heap.
+    /// Index objects of at least this size (compressed) are gunzipped into scratch files in
+    /// the working directory and memory-mapped rather than decompressed on the heap
+    /// (default 0: all of them, so a table's inputs never have to fit in memory).
     pub spill_above_bytes: usize,
     /// Tables whose inputs total more than this (compressed) have their outputs gzipped
     /// straight to scratch files.
@@ -71,7 +72,7 @@ impl Default for Options {
             clock: Clock::system(),
             bucket: BucketOptions::default(),
             no_compact_after: 3,
-            spill_above_bytes: 16 << 20,
+            spill_above_bytes: 0,
             stream_outputs_above_bytes: 128 << 20,
             allow_redaction: false,
         }

@@ -38,7 +38,7 @@ use crate::view::IndexView;
 use crate::writer::{IndexWriter, WriteSummary};
 
 /// Input and scratch pages are released after this many series.
-const RELEASE_EVERY: u64 = 1 << 13;
+const RELEASE_EVERY: u64 = 1 << 11;
 
 /// A series being merged: label symbol ids (output numbering) and chunks.
 type Pending = (Vec<(u32, u32)>, Vec<ChunkMeta>);

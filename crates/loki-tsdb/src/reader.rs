@@ -129,7 +129,8 @@ fn gunzip_into_file(gz: &[u8], file: &mut std::fs::File) -> std::result::Result<
             file.set_len(isize as u64).map_err(GunzipError::Io)?;
             // SAFETY: a fresh unnamed scratch file nobody else can open;
             // the mapping is dropped before the file is read back.
-            let mut out = unsafe { memmap2::MmapMut::map_mut(&*file) }.map_err(GunzipError::Io)?;
+            let mut out = unsafe { memmap2::MmapOptions::new().populate().map_mut(&*file) }
+                .map_err(GunzipError::Io)?;
             let mut d = libdeflater::Decompressor::new();
             if let Ok(n) = d.gzip_decompress(gz, &mut out) {
                 if n == isize {
