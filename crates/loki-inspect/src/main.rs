@@ -5,6 +5,7 @@ mod bucket_cmd;
 mod chunk_cmd;
 mod chunks_for_cmd;
 mod deletes;
+mod deletes_audit_cmd;
 mod export_cmd;
 mod index_cmd;
 mod meta_cmd;
@@ -57,6 +58,8 @@ enum Command {
     Repair(repair_cmd::RepairArgs),
     /// Copy chunks and index between buckets (resumable; server-side when possible).
     Replicate(replicate_cmd::ReplicateArgs),
+    /// Delete requests: `deletes audit` shows what the compactor removed or rewrote.
+    Deletes(deletes_audit_cmd::DeletesArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -77,6 +80,7 @@ fn main() -> std::process::ExitCode {
         Command::RebuildIndex(args) => rebuild_cmd::run(args),
         Command::Repair(args) => repair_cmd::run(args),
         Command::Replicate(args) => replicate_cmd::run(args),
+        Command::Deletes(args) => deletes_audit_cmd::run(args),
     };
     match result {
         Ok(code) => code,
