@@ -116,12 +116,12 @@ pub fn run(a: RebuildArgs) -> Result<ExitCode> {
             report.existing.join(", ")
         );
     }
-    if !report.not_chunks.is_empty() {
+    if report.not_chunks > 0 {
         eprintln!(
-            "warning: {} keys under {}/ are not chunk objects and were not indexed (first: {})",
-            report.not_chunks.len(),
+            "warning: {} keys under {}/ are not chunk objects and were not indexed (e.g. {})",
+            report.not_chunks,
             report.tenant,
-            report.not_chunks[0]
+            report.not_chunks_examples.join(", ")
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -62,7 +62,9 @@ pub struct RebuildReport {
     /// Objects listed under `<tenant>/`.
     pub objects_listed: u64,
     /// Keys under `<tenant>/` that are not chunk objects (left alone, not indexed).
-    pub not_chunks: Vec<String>,
+    pub not_chunks: u64,
+    /// The first few of them.
+    pub not_chunks_examples: Vec<String>,
     /// Chunks indexed (those touching the table's day).
     pub chunks: u64,
     /// Streams (series) in the new index.
@@ -164,7 +166,7 @@ async fn matching_chunks(
     progress.phase("list", None);
     let codec = period.bucket.codec();
     let mut found = Vec::new();
-    let mut not_chunks = Vec::new();
+    let (mut not_chunks, mut examples) = (0u64, Vec::new());
     let listed = period
         .bucket
         .for_each_object(&format!("{tenant}/"), |o| {
@@ -175,12 +177,18 @@ async fn matching_chunks(
                         found.push((o.key, c));
                     }
                 }
-                _ => not_chunks.push(o.key),
+                _ => {
+                    not_chunks += 1;
+                    if examples.len() < 10 {
+                        examples.push(o.key);
+                    }
+                }
             }
         })
         .await?;
     report.objects_listed = listed;
     report.not_chunks = not_chunks;
+    report.not_chunks_examples = examples;
     found.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(found)
 }

@@ -271,9 +271,14 @@ fn refuses_to_overwrite_and_replaces_upload_first() {
     assert!(r.uploaded.is_some() && r.deleted.is_empty());
     assert_eq!(files_under(&tmp.path().join("index/index_20775/fake")), old);
 
+    // A stray object among the chunks is reported, left alone, and not indexed.
+    std::fs::write(tmp.path().join("fake/stray.txt"), b"not a chunk").unwrap();
     let mut o = opts("fake", "index_20775");
     o.replace = true;
     let r = rt.block_on(rebuild_index(&store, &o, &NoProgress)).unwrap();
+    assert_eq!(r.not_chunks, 1);
+    assert_eq!(r.not_chunks_examples, vec!["fake/stray.txt".to_string()]);
+    assert!(tmp.path().join("fake/stray.txt").exists());
     let now = files_under(&tmp.path().join("index/index_20775/fake"));
     assert_eq!(now.len(), 1);
     assert_ne!(now, old);
