@@ -72,7 +72,7 @@ pub struct TenantResult {
     /// Lines removed by requests with a pipeline, counted in the table where their chunk
     /// starts: what Loki's `loki_compactor_deleted_lines` counts.
     pub lines_deleted_by_filters: u64,
-    /// Lines redacted.
+    /// Lines redacted (counted in the table where their chunk starts).
     pub lines_redacted: u64,
     /// Chunks skipped (id, reason).
     pub skipped: Vec<(String, String)>,
@@ -271,7 +271,10 @@ pub async fn process_tenant(job: &TenantJob<'_>, series: Vec<Series>) -> Result<
             }
             Fate::Replaced { new, indexed, hits } => {
                 out.lines_deleted += new.removed;
-                out.lines_redacted += new.redacted;
+                // A chunk in two tables is rewritten in both: count it where it starts.
+                if c.min_time >= table_start {
+                    out.lines_redacted += new.redacted;
+                }
                 let new_id = chunk_id(job.tenant, s.fingerprint, &new.meta);
                 if indexed {
                     replaced.insert((si, ci), new.meta);
