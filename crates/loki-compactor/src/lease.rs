@@ -114,7 +114,13 @@ impl Lease {
     /// The newest record, if any. An unreadable record counts as expired rather than
     /// blocking forever; one deleted between listing and reading is looked up again.
     pub async fn current(&self) -> Result<Option<LeaseRecord>> {
-        for _ in 0..5 {
+        // A record vanishes only when the chain moved on twice between listing and
+        // reading (old epochs are collected); under heavy churn that can repeat, so
+        // retry generously with a short pause before giving up.
+        for attempt in 0..50u64 {
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(2 * attempt.min(10))).await;
+            }
             let Some(&n) = self.epochs().await?.last() else {
                 return Ok(None);
             };
