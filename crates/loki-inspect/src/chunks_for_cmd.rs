@@ -4,7 +4,7 @@ use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
 use anyhow::Result;
-use loki_logql::{parse_log, parse_time_ns};
+use loki_logql::parse_log;
 
 use crate::store_read::{StoreArgs, StoreReader};
 
@@ -12,15 +12,8 @@ use crate::store_read::{StoreArgs, StoreReader};
 pub struct ChunksForArgs {
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Tenant (org id).
-    #[arg(long, default_value = "fake")]
-    pub tenant: String,
-    /// Start: RFC 3339, unix seconds or unix nanoseconds.
-    #[arg(long)]
-    pub from: String,
-    /// End (exclusive); same formats.
-    #[arg(long)]
-    pub to: String,
+    #[command(flatten)]
+    pub range: crate::tenant_range::TenantRange,
     /// One JSON object per chunk (key, labels, from/through ms, checksum).
     #[arg(long)]
     pub json: bool,
@@ -31,9 +24,8 @@ pub struct ChunksForArgs {
 /// Runs `chunks-for`: one object key per line (as stored in the bucket).
 pub fn run(a: ChunksForArgs) -> Result<ExitCode> {
     let log = parse_log(&a.selector).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let from = parse_time_ns(&a.from).map_err(|e| anyhow::anyhow!(e))?;
-    let to = parse_time_ns(&a.to).map_err(|e| anyhow::anyhow!(e))?;
-    let mut reader = StoreReader::open(&a.store, &a.tenant)?;
+    let (from, to) = a.range.nanos()?;
+    let mut reader = StoreReader::open(&a.store, &a.range.tenant)?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     for s in reader.select(&log.matchers, from, to)? {

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use loki_chunk::{ChunkObject, IterOptions};
-use loki_logql::{format_rfc3339_nanos, parse_log, parse_time_ns, LabelsBuilder, LogExpr};
+use loki_logql::{format_rfc3339_nanos, parse_log, LabelsBuilder, LogExpr};
 use serde_json::{json, Map, Value};
 
 use crate::store_read::{StoreArgs, StoreChunk, StoreReader, StreamChunks};
@@ -28,15 +28,8 @@ pub enum Format {
 pub struct ExportArgs {
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Tenant (org id).
-    #[arg(long, default_value = "fake")]
-    pub tenant: String,
-    /// Start (inclusive): RFC 3339, unix seconds or unix nanoseconds.
-    #[arg(long)]
-    pub from: String,
-    /// End (exclusive); same formats.
-    #[arg(long)]
-    pub to: String,
+    #[command(flatten)]
+    pub range: crate::tenant_range::TenantRange,
     /// File format.
     #[arg(long, value_enum, default_value = "ndjson")]
     pub format: Format,
@@ -79,11 +72,10 @@ struct Entry {
 /// Runs `export`.
 pub fn run(a: ExportArgs) -> Result<ExitCode> {
     let log = parse_log(&a.selector).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let from = parse_time_ns(&a.from).map_err(|e| anyhow::anyhow!(e))?;
-    let to = parse_time_ns(&a.to).map_err(|e| anyhow::anyhow!(e))?;
+    let (from, to) = a.range.nanos()?;
     std::fs::create_dir_all(&a.out).with_context(|| a.out.display().to_string())?;
-    let mut reader = StoreReader::open(&a.store, &a.tenant)?;
-    let deletes = crate::deletes::PendingDeletes::load(&a.deletes, &reader, &a.tenant)?;
+    let mut reader = StoreReader::open(&a.store, &a.range.tenant)?;
+    let deletes = crate::deletes::PendingDeletes::load(&a.deletes, &reader, &a.range.tenant)?;
     let streams = reader.select(&log.matchers, from, to)?;
     let total_chunks: u64 = streams.iter().map(|s| s.chunks.len() as u64).sum();
     let pb = if a.quiet {
@@ -116,7 +108,7 @@ pub fn run(a: ExportArgs) -> Result<ExitCode> {
             from,
             to,
             format: a.format,
-            tenant: &a.tenant,
+            tenant: &a.range.tenant,
             batch_chunks: a.store.concurrency.max(1),
         };
         let (n, bytes) = export_stream(&ctx, s, &path, &pb)?;

@@ -15,6 +15,7 @@ mod repair_cmd;
 mod replicate_cmd;
 mod stats_cmd;
 mod store_read;
+mod tenant_range;
 mod verify_cmd;
 
 #[derive(Parser)]

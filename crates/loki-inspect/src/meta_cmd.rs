@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use loki_logql::{parse_log, parse_time_ns};
+use loki_logql::parse_log;
 use serde_json::{json, Map, Value};
 
 use crate::store_read::{StoreArgs, StoreReader};
@@ -12,15 +12,8 @@ use crate::store_read::{StoreArgs, StoreReader};
 pub struct LabelsArgs {
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Tenant (org id).
-    #[arg(long, default_value = "fake")]
-    pub tenant: String,
-    /// Start: RFC 3339, unix seconds or unix nanoseconds.
-    #[arg(long)]
-    pub from: String,
-    /// End; same formats.
-    #[arg(long)]
-    pub to: String,
+    #[command(flatten)]
+    pub range: crate::tenant_range::TenantRange,
     /// The values of this label instead of the label names.
     #[arg(long, value_name = "NAME")]
     pub values: Option<String>,
@@ -30,27 +23,17 @@ pub struct LabelsArgs {
 pub struct SeriesArgs {
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Tenant (org id).
-    #[arg(long, default_value = "fake")]
-    pub tenant: String,
-    /// Start: RFC 3339, unix seconds or unix nanoseconds.
-    #[arg(long)]
-    pub from: String,
-    /// End; same formats.
-    #[arg(long)]
-    pub to: String,
+    #[command(flatten)]
+    pub range: crate::tenant_range::TenantRange,
     /// Stream selector (Loki's `match[]`).
     pub selector: String,
 }
 
-fn time(s: &str) -> Result<i64> {
-    parse_time_ns(s).map_err(|e| anyhow::anyhow!(e))
-}
-
 /// Runs `labels`: `{"status":"success","data":[…]}`.
 pub fn run_labels(a: LabelsArgs) -> Result<ExitCode> {
-    let mut reader = StoreReader::open(&a.store, &a.tenant)?;
-    let data = reader.label_names_or_values(a.values.as_deref(), time(&a.from)?, time(&a.to)?)?;
+    let (from, to) = a.range.nanos()?;
+    let mut reader = StoreReader::open(&a.store, &a.range.tenant)?;
+    let data = reader.label_names_or_values(a.values.as_deref(), from, to)?;
     println!("{}", json!({"status": "success", "data": data}));
     Ok(ExitCode::SUCCESS)
 }
@@ -58,9 +41,10 @@ pub fn run_labels(a: LabelsArgs) -> Result<ExitCode> {
 /// Runs `series`: `{"status":"success","data":[{labels}…]}`.
 pub fn run_series(a: SeriesArgs) -> Result<ExitCode> {
     let log = parse_log(&a.selector).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut reader = StoreReader::open(&a.store, &a.tenant)?;
+    let (from, to) = a.range.nanos()?;
+    let mut reader = StoreReader::open(&a.store, &a.range.tenant)?;
     let data: Vec<Value> = reader
-        .select(&log.matchers, time(&a.from)?, time(&a.to)?)?
+        .select(&log.matchers, from, to)?
         .into_iter()
         .map(|s| {
             Value::Object(

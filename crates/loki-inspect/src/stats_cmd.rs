@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use loki_logql::{parse_log, parse_time_ns};
+use loki_logql::parse_log;
 
 use crate::store_read::{StoreArgs, StoreReader};
 
@@ -11,15 +11,8 @@ use crate::store_read::{StoreArgs, StoreReader};
 pub struct StatsArgs {
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Tenant (org id).
-    #[arg(long, default_value = "fake")]
-    pub tenant: String,
-    /// Start: RFC 3339, unix seconds or unix nanoseconds.
-    #[arg(long)]
-    pub from: String,
-    /// End (exclusive); same formats.
-    #[arg(long)]
-    pub to: String,
+    #[command(flatten)]
+    pub range: crate::tenant_range::TenantRange,
     /// Print Loki's JSON body `{"streams":…,"chunks":…,"bytes":…,"entries":…}`.
     #[arg(long)]
     pub json: bool,
@@ -33,12 +26,11 @@ pub fn run(a: StatsArgs) -> Result<ExitCode> {
     if !log.stages.is_empty() {
         anyhow::bail!("stats takes a stream selector only, e.g. '{{app=\"api\"}}'");
     }
-    let from = parse_time_ns(&a.from).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
-    let to = parse_time_ns(&a.to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+    let (from, to) = a.range.nanos()?;
     if to <= from {
         anyhow::bail!("--to must be after --from");
     }
-    let mut reader = StoreReader::open(&a.store, &a.tenant)?;
+    let mut reader = StoreReader::open(&a.store, &a.range.tenant)?;
     let st = reader.index_stats(&log.matchers, from, to)?;
     if a.json {
         println!("{}", serde_json::to_string(&st)?);
