@@ -177,6 +177,9 @@ struct Built {
     purge: Option<Purged>,
 }
 
+/// Largest output buffer reserved ahead of a merge kept in memory.
+const OUTPUT_RESERVE_MAX: usize = 512 << 20;
+
 /// The streaming merge, with its scratch files in the compactor's working directory when
 /// there is one.
 fn merge_to<W: std::io::Write>(
@@ -243,8 +246,11 @@ fn build_tenant(
                 b.upload = Some((Payload::GzFile(path), summary));
             }
             None => {
-                let (bytes, summary) =
-                    merge_to(&views, version, Vec::new(), scratch).map_err(&ie)?;
+                // Reserved (not touched) up front from the inputs' raw size, an upper bound of
+                // the output's: growing by doubling would hold two copies at the end.
+                let bound: usize = common.iter().chain(own).map(IndexReader::len).sum();
+                let out = Vec::with_capacity(bound.min(OUTPUT_RESERVE_MAX));
+                let (bytes, summary) = merge_to(&views, version, out, scratch).map_err(&ie)?;
                 b.upload = Some((Payload::Raw(Bytes::from(bytes)), summary));
             }
         }

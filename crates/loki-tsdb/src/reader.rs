@@ -116,16 +116,22 @@ enum GunzipError {
     Data(String),
 }
 
-/// Decompresses `gz` into `file`. Loki's single-member objects go through
-/// libdeflate straight into a writable mapping of the file sized by the
-/// gzip trailer (no heap copy); anything else streams through flate2.
+/// Objects up to this raw size are decompressed in one go by libdeflate;
+/// larger ones stream, so that several downloads decompressing at once
+/// never hold more than this each.
+const GUNZIP_MAPPED_MAX: usize = 8 << 20;
+
+/// Decompresses `gz` into `file`. Loki's single-member objects of up to
+/// [`GUNZIP_MAPPED_MAX`] go through libdeflate straight into a writable
+/// mapping of the file sized by the gzip trailer (no heap copy); anything
+/// else streams through flate2 in bounded memory.
 fn gunzip_into_file(gz: &[u8], file: &mut std::fs::File) -> std::result::Result<(), GunzipError> {
     if gz.len() >= 18 {
         let t = &gz[gz.len() - 4..];
         let isize = u32::from_le_bytes([t[0], t[1], t[2], t[3]]) as usize;
         // Same bound as `gunzip`: a forged trailer cannot make us allocate
         // more than deflate could expand the input to.
-        if isize > 0 && isize <= gz.len().saturating_mul(1040) {
+        if isize > 0 && isize <= gz.len().saturating_mul(1040) && isize <= GUNZIP_MAPPED_MAX {
             file.set_len(isize as u64).map_err(GunzipError::Io)?;
             // SAFETY: a fresh unnamed scratch file nobody else can open;
             // the mapping is dropped before the file is read back.
