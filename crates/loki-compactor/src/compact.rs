@@ -118,12 +118,35 @@ fn index_err(table: &str) -> impl Fn(loki_tsdb::IndexError) -> CompactorError + 
     }
 }
 
-async fn fetch_readers(job: &TableJob<'_>, keys: &[String]) -> Result<Vec<IndexReader>> {
-    // A few downloads in flight; each is decoded (or spilled) as soon as it arrives.
-    futures::stream::iter(keys.iter().map(|k| fetch_one(job, k)))
-        .buffered(8)
-        .try_collect()
-        .await
+/// Compressed bytes downloaded but not yet decompressed, at most (one larger object is
+/// still fetched alone).
+const DOWNLOAD_BUDGET: u64 = 64 << 20;
+
+async fn fetch_readers(
+    job: &TableJob<'_>,
+    keys: &[String],
+    sizes: &BTreeMap<String, u64>,
+) -> Result<Vec<IndexReader>> {
+    // Up to 8 downloads in flight, within a budget of compressed bytes (the listing gives the
+    // sizes): each is decoded (or spilled) as soon as it arrives, so a table of large uploads
+    // never holds all of them at once.
+    let permits = (DOWNLOAD_BUDGET >> 20) as u32;
+    let budget = tokio::sync::Semaphore::new(permits as usize);
+    let budget = &budget;
+    futures::stream::iter(keys.iter().map(|k| async move {
+        let mib = sizes
+            .get(k)
+            .map_or(1, |s| (s >> 20) as u32 + 1)
+            .min(permits);
+        let _held = budget
+            .acquire_many(mib)
+            .await
+            .map_err(|e| CompactorError::Task(e.to_string()))?;
+        fetch_one(job, k).await
+    }))
+    .buffered(8)
+    .try_collect()
+    .await
 }
 
 async fn fetch_one(job: &TableJob<'_>, k: &str) -> Result<IndexReader> {
@@ -339,7 +362,7 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
         tenants = listing.tenants.len(),
         "compacting table"
     );
-    let common = Arc::new(fetch_readers(&job, &listing.common).await?);
+    let common = Arc::new(fetch_readers(&job, &listing.common, &listing.sizes).await?);
     let mut tenants: BTreeSet<String> = listing.tenants.keys().cloned().collect();
     let mut in_common: BTreeSet<String> = BTreeSet::new();
     for r in common.iter() {
@@ -357,6 +380,7 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
         .filter(|_| input_bytes > job.stream_outputs_above)
         .map(|(dir, _)| dir.join(job.table).join("out"));
     let stream_dir = &stream_dir;
+    let sizes = &listing.sizes;
     let from = job.period.name.as_str();
 
     let results: Vec<(String, TenantDone)> = futures::stream::iter(tenants.into_iter().map(|t| {
@@ -373,7 +397,7 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
                 return Ok((t, TenantDone::default()));
             }
             let t0 = Instant::now();
-            let own = Arc::new(fetch_readers(&job, &own_keys).await?);
+            let own = Arc::new(fetch_readers(&job, &own_keys, sizes).await?);
             let version = job.period.version;
             let day = job.day;
             let exp = expiry.cloned();
