@@ -177,6 +177,25 @@ impl Bucket {
         r.bytes().await.map_err(|e| self.map("GET", key, e))
     }
 
+    /// Reads a whole object as a stream of byte chunks, so a large object need not sit in
+    /// memory. A failure part-way ends the stream with that error (the caller retries the
+    /// whole read if it wants to).
+    pub async fn get_stream(
+        &self,
+        key: &str,
+    ) -> Result<impl futures::Stream<Item = Result<Bytes>> + Send + 'static> {
+        let p = self.path(key)?;
+        let r = self
+            .store
+            .get(&p)
+            .await
+            .map_err(|e| self.map("GET", key, e))?;
+        let (name, key) = (self.name.clone(), key.to_owned());
+        Ok(futures::StreamExt::map(r.into_stream(), move |c| {
+            c.map_err(|e| BucketError::from_store(&name, "GET", &key, e))
+        }))
+    }
+
     /// Reads `range` of an object.
     pub async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes> {
         let p = self.path(key)?;

@@ -59,6 +59,9 @@ pub struct TableJob<'a> {
     /// Total compressed input size of a table above which tenant outputs are gzipped
     /// straight into scratch files (slower, but the raw output never sits on the heap).
     pub stream_outputs_above: u64,
+    /// Compressed size from which an input is downloaded as a stream into a scratch file
+    /// (needs `spill`): memory stays flat however big uploads get.
+    pub stream_downloads_above: u64,
     /// Delete requests of this retention pass.
     pub purge: Option<&'a Batch>,
 }
@@ -142,14 +145,20 @@ async fn fetch_readers(
             .acquire_many(mib)
             .await
             .map_err(|e| CompactorError::Task(e.to_string()))?;
-        fetch_one(job, k).await
+        fetch_one(job, k, sizes.get(k).copied().unwrap_or(0)).await
     }))
     .buffered(8)
     .try_collect()
     .await
 }
 
-async fn fetch_one(job: &TableJob<'_>, k: &str) -> Result<IndexReader> {
+async fn fetch_one(job: &TableJob<'_>, k: &str, listed_size: u64) -> Result<IndexReader> {
+    if let Some((dir, _)) = job
+        .spill
+        .filter(|_| listed_size >= job.stream_downloads_above)
+    {
+        return fetch_streamed(job, k, dir.join(job.table)).await;
+    }
     let bytes = job.period.bucket.get(k).await?;
     let spill = job
         .spill
@@ -176,6 +185,42 @@ async fn fetch_one(job: &TableJob<'_>, k: &str) -> Result<IndexReader> {
             }
             None => IndexReader::from_bytes(bytes).map_err(idx),
         }
+    })
+    .await
+    .map_err(|e| CompactorError::Task(e.to_string()))?
+}
+
+/// Downloads `k` chunk by chunk into an unlinked scratch file, then gunzips that file into
+/// the mapped scratch file the reader uses.
+async fn fetch_streamed(
+    job: &TableJob<'_>,
+    k: &str,
+    dir: std::path::PathBuf,
+) -> Result<IndexReader> {
+    use futures::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let shown = dir.display().to_string();
+    let io = move |source| CompactorError::Io {
+        path: shown.clone(),
+        source,
+    };
+    tokio::fs::create_dir_all(&dir).await.map_err(io.clone())?;
+    let mut out = tokio::fs::File::from_std(tempfile::tempfile_in(&dir).map_err(io.clone())?);
+    let mut body = std::pin::pin!(job.period.bucket.get_stream(k).await?);
+    while let Some(piece) = body.next().await {
+        out.write_all(&piece?).await.map_err(io.clone())?;
+    }
+    out.flush().await.map_err(io.clone())?;
+    let mut file = out.into_std().await;
+    let (table, key) = (job.table.to_owned(), k.to_owned());
+    tokio::task::spawn_blocking(move || -> Result<IndexReader> {
+        use std::io::Seek;
+        file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
+        let reader = std::io::BufReader::with_capacity(1 << 16, file);
+        IndexReader::from_gzip_reader_in(reader, &dir).map_err(|source| CompactorError::Index {
+            table: format!("{table} ({key})"),
+            source,
+        })
     })
     .await
     .map_err(|e| CompactorError::Task(e.to_string()))?

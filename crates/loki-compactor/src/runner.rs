@@ -60,6 +60,9 @@ pub struct Options {
     /// Tables whose inputs total more than this (compressed) have their outputs gzipped
     /// straight to scratch files.
     pub stream_outputs_above_bytes: u64,
+    /// Index objects of at least this size (compressed, as listed) are downloaded as a
+    /// stream into a scratch file instead of onto the heap (with spilling on).
+    pub stream_downloads_above_bytes: u64,
     /// Whether redact requests (our extension of delete requests) are applied.
     pub allow_redaction: bool,
 }
@@ -74,6 +77,7 @@ impl Default for Options {
             no_compact_after: 3,
             spill_above_bytes: 0,
             stream_outputs_above_bytes: 128 << 20,
+            stream_downloads_above_bytes: 4 << 20,
             allow_redaction: false,
         }
     }
@@ -398,6 +402,7 @@ impl Compactor {
                 metrics: &self.metrics,
                 spill: Some((self.scratch.as_path(), self.opts.spill_above_bytes)),
                 stream_outputs_above: self.opts.stream_outputs_above_bytes,
+                stream_downloads_above: self.opts.stream_downloads_above_bytes,
                 purge: batch,
             };
             let r = compact_table(job).await;

@@ -96,12 +96,14 @@ fn delete_request() {
     check("delete-request", "store", "store-compacted");
 }
 
-/// Every input spilled to the working directory and memory-mapped: same result.
+/// Every input streamed to a scratch file, gunzipped into the working directory and
+/// memory-mapped, every output gzipped to a scratch file: same result.
 #[test]
 fn multitenant_gzip_spilled_inputs() {
     let opts = Options {
         spill_above_bytes: 0,
         stream_outputs_above_bytes: 0,
+        stream_downloads_above_bytes: 0,
         ..Default::default()
     };
     check_with("multitenant-gzip", "store", "store-compacted", opts);

@@ -310,6 +310,34 @@ impl IndexReader {
         Self::from_backing(Backing::Mmap(map))
     }
 
+    /// Like [`IndexReader::from_gzip_in`], for an index read from a stream (e.g. a
+    /// download being written to a local file): neither the compressed nor the raw bytes
+    /// ever sit on the heap. Gzip is detected by its magic; other bytes are copied as they
+    /// are.
+    pub fn from_gzip_reader_in(
+        mut reader: impl std::io::BufRead,
+        scratch_dir: impl AsRef<Path>,
+    ) -> Result<Self> {
+        let dir = scratch_dir.as_ref();
+        let shown = dir.display().to_string();
+        let io = |e| IndexError::io(&shown, e);
+        let file = tempfile::tempfile_in(dir).map_err(io)?;
+        let gz = is_gzip(reader.fill_buf().map_err(io)?);
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, &file);
+        if gz {
+            std::io::copy(&mut flate2::bufread::MultiGzDecoder::new(reader), &mut w)
+                .map_err(|e| IndexError::invalid(Section::Gzip, 0, "gzip stream", e.to_string()))?;
+        } else {
+            std::io::copy(&mut reader, &mut w).map_err(io)?;
+        }
+        std::io::Write::flush(&mut w).map_err(io)?;
+        drop(w);
+        // SAFETY: an unnamed scratch file only this function can reach; it
+        // is never written after this point (see `open` for the contract).
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        Self::from_backing(Backing::Mmap(map))
+    }
+
     /// Format version of this file.
     pub fn version(&self) -> FormatVersion {
         self.version
