@@ -129,6 +129,10 @@ pub enum ObjectKind {
     },
 }
 
+/// Where `loki-compactor` keeps its own state in a bucket (lease, native markers, delete
+/// audit log, no-compact markers).
+pub const COMPACTOR_STATE_PREFIX: &str = "loki-compactor/";
+
 /// The layout of one store, derived from the config (or defaults).
 #[derive(Clone, Debug)]
 pub struct Layout {
@@ -272,6 +276,10 @@ impl Layout {
         }
         match self.codec.parse_chunk_object(key) {
             Ok(c) => ObjectKind::Chunk(c),
+            // Checked after the chunk parse: a tenant may be called `loki-compactor`.
+            Err(_) if key.starts_with(COMPACTOR_STATE_PREFIX) => ObjectKind::Known {
+                what: "loki-compactor state (lease, markers, delete audit log, no-compact markers)",
+            },
             Err(reason) => ObjectKind::Unparseable { reason },
         }
     }
@@ -374,6 +382,16 @@ mod tests {
         assert!(matches!(
             l.classify("loki_cluster_seed.json"),
             ObjectKind::Known { .. }
+        ));
+        assert!(matches!(
+            l.classify("loki-compactor/lease/00000000000000000002.json"),
+            ObjectKind::Known { .. }
+        ));
+        assert!(matches!(
+            l.classify(
+                "loki-compactor/10530763924b4da6/MThiY2ZlNTY4MDA6MThiY2ZlNTY5ZjU6MTZkZmY3ZDE="
+            ),
+            ObjectKind::Chunk(_)
         ));
         assert!(matches!(
             l.classify("stray.txt"),

@@ -45,7 +45,7 @@ pub use error::{BucketError, Result};
 pub use fault::{Fault, FaultInjector, FaultRule, FaultStore, InjectedFault};
 pub use inventory::{ChunkTotals, IndexFileInfo, Inventory, TableInfo};
 pub use keys::{ChunkRef, KeyCodec};
-pub use layout::{IndexFileName, Layout, ObjectKind};
+pub use layout::{IndexFileName, Layout, ObjectKind, COMPACTOR_STATE_PREFIX};
 pub use metrics::{CostEstimate, CostModel, MetricsStore, OpSnapshot, RequestMetrics};
 pub use ops::Op;
 pub use retry::{Jitter, RetrySettings, RetryStore};
