@@ -1,64 +1,10 @@
 //! Line filter alternatives, `ip()`, pattern filters, logfmt flags, json paths, vector
 //! matching, `vector()`, `sort`, `label_replace` and `^` on hand-made streams (expected
 //! values worked out by hand from Prometheus'/Loki's documented semantics).
-use loki_logql::{
-    evaluate, parse, Direction, InputEntry, InputStream, LogExpr, QueryParams, QueryResult, Source,
-};
+use loki_logql::{evaluate, parse, Direction, QueryParams, QueryResult};
 
-const S: i64 = 1_000_000_000;
-
-type Pairs = Vec<(&'static str, &'static str)>;
-type Row = (i64, &'static str, Pairs);
-
-/// Streams in memory; `select` applies the selector's matchers like an index would.
-struct Mem(Vec<(Pairs, Vec<Row>)>);
-
-impl Source for Mem {
-    fn select(
-        &mut self,
-        log: &LogExpr,
-        from: i64,
-        through: i64,
-    ) -> loki_logql::Result<Vec<InputStream>> {
-        let mut out = Vec::new();
-        for (labels, entries) in &self.0 {
-            let labels: Vec<(String, String)> = labels
-                .iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect();
-            let ok = log.matchers.iter().all(|m| {
-                m.matches(
-                    labels
-                        .iter()
-                        .find(|(n, _)| *n == m.name)
-                        .map_or("", |(_, v)| v.as_str()),
-                )
-            });
-            if !ok {
-                continue;
-            }
-            let es: Vec<loki_logql::Result<InputEntry>> = entries
-                .iter()
-                .filter(|(t, _, _)| *t >= from && *t < through)
-                .map(|(t, l, sm)| {
-                    Ok(InputEntry {
-                        ts: *t,
-                        line: l.to_string(),
-                        metadata: sm
-                            .iter()
-                            .map(|(a, b)| (a.to_string(), b.to_string()))
-                            .collect(),
-                    })
-                })
-                .collect();
-            out.push(InputStream {
-                labels,
-                entries: Box::new(es.into_iter()),
-            });
-        }
-        Ok(out)
-    }
-}
+mod common;
+use common::{Mem, S};
 
 fn data() -> Mem {
     Mem(vec![
