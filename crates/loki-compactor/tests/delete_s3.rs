@@ -3,6 +3,8 @@
 //! writes lose nothing and read each other's changes. Skipped when the env is unset (fails
 //! under `CI`).
 
+mod common;
+
 use loki_bucket::{Bucket, BucketOptions};
 use loki_compactor::deletes::store::Marked;
 use loki_compactor::deletes::{DeleteStore, NewRequest, RequestKind, StoreConfig, TimeRange};
@@ -10,36 +12,7 @@ use loki_compactor::Clock;
 use loki_config::LokiConfig;
 
 fn s3_bucket(endpoint: &str, bucket: &str, prefix: &str) -> Bucket {
-    let (insecure, host) = match endpoint.strip_prefix("http://") {
-        Some(h) => (true, h),
-        None => (false, endpoint.strip_prefix("https://").unwrap_or(endpoint)),
-    };
-    let key = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "testing".into());
-    let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "testing".into());
-    let text = format!(
-        r#"
-schema_config:
-  configs:
-    - from: "2026-01-01"
-      store: tsdb
-      object_store: s3
-      schema: v13
-      index: {{ prefix: index_, period: 24h }}
-storage_config:
-  use_thanos_objstore: true
-  object_store:
-    storage_prefix: {prefix}
-    s3:
-      bucket_name: {bucket}
-      endpoint: {host}
-      region: us-east-1
-      insecure: {insecure}
-      access_key_id: {key}
-      secret_access_key: {secret}
-compactor:
-  working_directory: /tmp/unused-loki-compactor-s3
-"#
-    );
+    let text = common::s3_yaml(endpoint, bucket, prefix);
     let cfg = LokiConfig::from_yaml(&text, std::path::Path::new("s3.yaml"), false).unwrap();
     Bucket::from_spec(cfg.period_store(0).unwrap(), BucketOptions::default()).unwrap()
 }

@@ -15,41 +15,6 @@ fn s3_config(endpoint: &str, bucket: &str, prefix: &str) -> LokiConfig {
     LokiConfig::from_yaml(&text, std::path::Path::new("s3.yaml"), false).unwrap()
 }
 
-fn s3_yaml(endpoint: &str, bucket: &str, prefix: &str) -> String {
-    let (insecure, host) = match endpoint.strip_prefix("http://") {
-        Some(h) => (true, h),
-        None => (false, endpoint.strip_prefix("https://").unwrap_or(endpoint)),
-    };
-    let key = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "testing".into());
-    let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "testing".into());
-    let text = format!(
-        r#"
-auth_enabled: true
-schema_config:
-  configs:
-    - from: "2026-01-01"
-      store: tsdb
-      object_store: s3
-      schema: v13
-      index: {{ prefix: index_, period: 24h }}
-storage_config:
-  use_thanos_objstore: true
-  object_store:
-    storage_prefix: {prefix}
-    s3:
-      bucket_name: {bucket}
-      endpoint: {host}
-      region: us-east-1
-      insecure: {insecure}
-      access_key_id: {key}
-      secret_access_key: {secret}
-compactor:
-  working_directory: /tmp/unused-loki-compactor-s3
-"#
-    );
-    text
-}
-
 fn env() -> Option<(String, String)> {
     match std::env::var("LOKI_TEST_S3_ENDPOINT") {
         Ok(e) => Some((

@@ -253,3 +253,40 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// A Loki config on the local S3 server (credentials from the env, moto's defaults
+/// otherwise), with every object under `prefix`.
+pub fn s3_yaml(endpoint: &str, bucket: &str, prefix: &str) -> String {
+    let (insecure, host) = match endpoint.strip_prefix("http://") {
+        Some(h) => (true, h),
+        None => (false, endpoint.strip_prefix("https://").unwrap_or(endpoint)),
+    };
+    let key = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "testing".into());
+    let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "testing".into());
+    let text = format!(
+        r#"
+auth_enabled: true
+schema_config:
+  configs:
+    - from: "2026-01-01"
+      store: tsdb
+      object_store: s3
+      schema: v13
+      index: {{ prefix: index_, period: 24h }}
+storage_config:
+  use_thanos_objstore: true
+  object_store:
+    storage_prefix: {prefix}
+    s3:
+      bucket_name: {bucket}
+      endpoint: {host}
+      region: us-east-1
+      insecure: {insecure}
+      access_key_id: {key}
+      secret_access_key: {secret}
+compactor:
+  working_directory: /tmp/unused-loki-compactor-s3
+"#
+    );
+    text
+}
