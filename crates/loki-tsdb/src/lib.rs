@@ -10,6 +10,9 @@
 //!   [`IndexWriter`] is the streaming writer underneath.
 //! * [`merge`] combines several files into one tenant's index in bounded
 //!   memory, as Loki's compactor does.
+//! * [`filter_in`] rewrites one file (or one tenant of an upload) keeping
+//!   only the chunk refs a [`ChunkFilter`] retains, in the same bounded
+//!   memory: retention and delete requests without loading the index.
 //! * [`IndexFileName`], [`IndexObjectKey`] and [`TablePeriod`] handle names.
 //!
 //! ```
@@ -39,6 +42,7 @@ mod decode;
 mod encode;
 mod error;
 mod exercise;
+mod filter;
 mod fingerprint_offsets;
 mod labels;
 mod matchers;
@@ -62,6 +66,7 @@ pub use chunk_meta::ChunkMeta;
 pub use error::{CorruptKind, IndexError, Result, Section};
 #[doc(hidden)]
 pub use exercise::exercise_reader;
+pub use filter::{filter_in, ChunkFilter};
 pub use labels::{Labels, Series};
 pub use matchers::{parse_selector, MatchOp, Matcher};
 pub use merge::{merge, merge_in};

@@ -15,6 +15,11 @@
 //! 3. series are merged k-way in fingerprint order; only the series sharing
 //!    the current fingerprint are held while their chunk refs are merged.
 //!
+//! The same passes over one input with a [`ChunkFilter`] are the
+//! streaming filter ([`crate::filter_in`]): a filtered input yields only
+//! the series that keep chunk refs, with only those refs, in both pass 1
+//! and pass 3.
+//!
 //! Symbol maps larger than 64 Ki entries, the output's symbol table, the
 //! postings and the postings offset table live in scratch files; the
 //! inputs are read through their memory maps, whose pages are released
@@ -29,7 +34,8 @@ use std::path::{Path, PathBuf};
 use crate::builder::sort_dedup_chunks;
 use crate::chunk_meta::ChunkMeta;
 use crate::error::{IndexError, Result, Section};
-use crate::reader::RawSeries;
+use crate::filter::ChunkFilter;
+use crate::reader::{IndexReader, RawSeries};
 use crate::scratch::U32Table;
 use crate::symbol_store::SymbolsBuilder;
 use crate::symbols::entry_at;
@@ -43,7 +49,7 @@ const RELEASE_EVERY: u64 = 1 << 11;
 /// A series being merged: label symbol ids (output numbering) and chunks.
 type Pending = (Vec<(u32, u32)>, Vec<ChunkMeta>);
 
-struct Input<'r> {
+struct Input<'r, 'f> {
     view: IndexView<'r>,
     /// Absolute offset of `refs` in the file (for error messages).
     refs_at: usize,
@@ -54,15 +60,60 @@ struct Input<'r> {
     strip: Option<u32>,
     /// Input symbol index -> 1 + output symbol index (0: unused).
     map: U32Table,
+    filter: Option<&'f dyn ChunkFilter>,
+    /// Records read in this pass: the next series' ordinal.
+    read: u64,
+    /// Series that survived the filter in this pass.
+    kept: u64,
+    /// Series that survived the filter in pass 1.
+    kept_marked: u64,
+    /// The current series' labels as strings, for the filter.
+    names: Vec<(&'r str, &'r str)>,
 }
 
-impl Input<'_> {
+impl<'r> Input<'r, '_> {
     fn rewind(&mut self) {
         self.pos = 0;
+        self.read = 0;
+        self.kept = 0;
     }
 
-    /// Decodes the next series of the view; false at the end.
+    /// Decodes the next series of the view that the filter (if any) leaves
+    /// chunk refs to, with only those refs; false at the end.
     fn advance(&mut self, labels_only: bool) -> Result<bool> {
+        loop {
+            // The filter needs the chunks even in the symbol pass.
+            if !self.next_record(labels_only && self.filter.is_none())? {
+                return Ok(false);
+            }
+            let Some(filter) = self.filter else {
+                return Ok(true);
+            };
+            let r: &'r IndexReader = self.view.reader();
+            self.names.clear();
+            let strip = self.strip;
+            self.names.extend(
+                self.cur
+                    .labels
+                    .iter()
+                    .filter(|&&(n, _)| Some(n) != strip)
+                    .map(|&(n, v)| (r.symbol(n), r.symbol(v))),
+            );
+            filter.retain(
+                self.read - 1,
+                &self.names,
+                self.cur.fingerprint,
+                &mut self.cur.chunks,
+            );
+            if !self.cur.chunks.is_empty() {
+                self.kept += 1;
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Decodes the next record of the view; false at the end.
+    fn next_record(&mut self, labels_only: bool) -> Result<bool> {
         let Some(b) = self.refs.get(self.pos..self.pos + 4) else {
             return Ok(false);
         };
@@ -82,7 +133,33 @@ impl Input<'_> {
         self.view
             .reader()
             .decode_series(r, labels_only, &mut self.cur)?;
+        self.read += 1;
+        // Counted in records read, not series kept, so that a filter
+        // dropping long runs of series still releases pages.
+        if self.read % RELEASE_EVERY == 0 {
+            self.release();
+        }
         Ok(true)
+    }
+
+    /// Output label ids of the current series. Every kept series' symbols
+    /// were marked in pass 1 unless the filter answered differently there.
+    fn output_labels(&self, out: &mut Vec<(u32, u32)>) -> Result<()> {
+        for &(n, v) in &self.cur.labels {
+            if Some(n) != self.strip {
+                let (n, v) = (self.map.get(n), self.map.get(v));
+                if n == 0 || v == 0 {
+                    return Err(IndexError::InvalidInput(format!(
+                        "chunk filter is not pure: series {:016x} (ordinal {}) kept when writing, \
+                         dropped in the symbol pass",
+                        self.cur.fingerprint,
+                        self.read - 1
+                    )));
+                }
+                out.push((n - 1, v - 1));
+            }
+        }
+        Ok(())
     }
 
     fn release(&self) {
@@ -92,8 +169,7 @@ impl Input<'_> {
 }
 
 /// Pass 1: marks the symbols used by each input's series.
-fn mark_used(inputs: &mut [Input<'_>]) -> Result<()> {
-    let mut seen = 0u64;
+fn mark_used(inputs: &mut [Input<'_, '_>]) -> Result<()> {
     for inp in inputs.iter_mut() {
         inp.rewind();
         while inp.advance(true)? {
@@ -103,12 +179,9 @@ fn mark_used(inputs: &mut [Input<'_>]) -> Result<()> {
                     inp.map.set(v, 1);
                 }
             }
-            seen += 1;
-            if seen % RELEASE_EVERY == 0 {
-                inp.release();
-            }
         }
         inp.release();
+        inp.kept_marked = inp.kept;
         inp.rewind();
     }
     Ok(())
@@ -116,7 +189,7 @@ fn mark_used(inputs: &mut [Input<'_>]) -> Result<()> {
 
 /// Pass 2: the output symbol table, the sorted union of the used symbols,
 /// merged from the inputs' sorted tables; fills every input's map.
-fn merge_symbols(inputs: &mut [Input<'_>], dir: &Option<PathBuf>) -> Result<SymbolsBuilder> {
+fn merge_symbols(inputs: &mut [Input<'_, '_>], dir: &Option<PathBuf>) -> Result<SymbolsBuilder> {
     struct SymCursor<'r> {
         file: &'r [u8],
         at: usize,
@@ -188,7 +261,7 @@ pub fn merge<W: Write>(
     version: FormatVersion,
     out: W,
 ) -> Result<(W, WriteSummary)> {
-    merge_with(views, version, out, None)
+    merge_views(views, None, version, out, None)
 }
 
 /// Merges `views` into one index written to `out`; scratch files (unnamed,
@@ -205,11 +278,13 @@ pub fn merge_in<W: Write>(
     out: W,
     scratch_dir: &Path,
 ) -> Result<(W, WriteSummary)> {
-    merge_with(views, version, out, Some(scratch_dir.to_path_buf()))
+    merge_views(views, None, version, out, Some(scratch_dir.to_path_buf()))
 }
 
-fn merge_with<W: Write>(
+/// The three passes over `views`, each read through `filter` if given.
+pub(crate) fn merge_views<W: Write>(
     views: &[IndexView<'_>],
+    filter: Option<&dyn ChunkFilter>,
     version: FormatVersion,
     out: W,
     dir: Option<PathBuf>,
@@ -225,6 +300,11 @@ fn merge_with<W: Write>(
             cur: RawSeries::default(),
             strip: v.stripped_label(),
             map: U32Table::zeroed(v.reader().symbol_table().len(), &dir)?,
+            filter,
+            read: 0,
+            kept: 0,
+            kept_marked: 0,
+            names: Vec::new(),
         });
     }
     mark_used(&mut inputs)?;
@@ -239,7 +319,6 @@ fn merge_with<W: Write>(
     }
     let mut group: Vec<Pending> = Vec::new();
     let mut spare: Vec<Pending> = Vec::new();
-    let mut written = 0u64;
     while let Some(&Reverse((fp, _))) = heap.peek() {
         // Gather every series with this fingerprint from every input. The
         // heap top is replaced in place (one sift) rather than popped and
@@ -255,13 +334,7 @@ fn merge_with<W: Write>(
                 let (mut labels, mut chunks) = spare.pop().unwrap_or_default();
                 labels.clear();
                 chunks.clear();
-                for &(n, v) in &inp.cur.labels {
-                    if Some(n) != inp.strip {
-                        // Both were marked in pass 1, so both map to an id.
-                        let (n, v) = (inp.map.get(n), inp.map.get(v));
-                        labels.push((n.saturating_sub(1), v.saturating_sub(1)));
-                    }
-                }
+                inp.output_labels(&mut labels)?;
                 chunks.extend_from_slice(&inp.cur.chunks);
                 group.push((labels, chunks));
                 if !inp.advance(false)? {
@@ -292,13 +365,17 @@ fn merge_with<W: Write>(
             }
             sort_dedup_chunks(&mut group[k].1);
             w.add_series(fp, &group[k].0, &group[k].1)?;
-            written += 1;
-            if written % RELEASE_EVERY == 0 {
-                inputs.iter().for_each(Input::release);
-            }
             k = j;
         }
         spare.append(&mut group);
+    }
+    for inp in &inputs {
+        if inp.kept != inp.kept_marked {
+            return Err(IndexError::InvalidInput(format!(
+                "chunk filter is not pure: {} series kept in the symbol pass, {} when writing",
+                inp.kept_marked, inp.kept
+            )));
+        }
     }
     drop(inputs);
     w.finish()
