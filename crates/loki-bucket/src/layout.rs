@@ -1,6 +1,7 @@
 //! Loki's bucket layout as types: index tables per period, multi-tenant and per-tenant
 //! index files, chunk objects, the delete-request store and marker objects — and the one
 //! function that classifies a listed key into them.
+use crate::compactor_state::StateKind;
 use crate::keys::{ChunkRef, KeyCodec};
 use loki_config::{DeleteRequestDbType, LokiConfig, SchemaConfig, StoreSpec};
 use serde::Serialize;
@@ -128,10 +129,6 @@ pub enum ObjectKind {
         reason: String,
     },
 }
-
-/// Where `loki-compactor` keeps its own state in a bucket (lease, native markers, delete
-/// audit log, no-compact markers).
-pub const COMPACTOR_STATE_PREFIX: &str = "loki-compactor/";
 
 /// The layout of one store, derived from the config (or defaults).
 #[derive(Clone, Debug)]
@@ -277,10 +274,12 @@ impl Layout {
         match self.codec.parse_chunk_object(key) {
             Ok(c) => ObjectKind::Chunk(c),
             // Checked after the chunk parse: a tenant may be called `loki-compactor`.
-            Err(_) if key.starts_with(COMPACTOR_STATE_PREFIX) => ObjectKind::Known {
-                what: "loki-compactor state (lease, markers, delete audit log, no-compact markers)",
+            Err(reason) => match StateKind::of(key) {
+                Some(kind) => ObjectKind::Known {
+                    what: kind.describe(),
+                },
+                None => ObjectKind::Unparseable { reason },
             },
-            Err(reason) => ObjectKind::Unparseable { reason },
         }
     }
 
@@ -348,6 +347,54 @@ mod tests {
     }
 
     #[test]
+    fn classify_compactor_state() {
+        use crate::compactor_state::{
+            DELETE_AUDIT, LEASE, LEGACY_LEASE, MARKERS, NO_COMPACT, ROOT,
+        };
+        for codec in [KeyCodec::Filesystem, KeyCodec::Verbatim] {
+            let l = Layout::new(codec);
+            let what = |key: &str| match l.classify(key) {
+                ObjectKind::Known { what } => what,
+                other => panic!("{key}: {other:?}"),
+            };
+            assert_eq!(
+                what(&format!("{LEASE}00000000000000000002.json")),
+                "loki-compactor lease"
+            );
+            assert_eq!(
+                what(LEGACY_LEASE),
+                "loki-compactor lease (pre-chain single object)"
+            );
+            assert_eq!(
+                what(&format!("{MARKERS}1795612645795000000")),
+                "loki-compactor retention markers"
+            );
+            assert_eq!(
+                what(&format!("{NO_COMPACT}index_20776")),
+                "loki-compactor no-compact marker"
+            );
+            assert_eq!(
+                what(&format!("{DELETE_AUDIT}fake/1-index_20776.jsonl")),
+                "loki-compactor delete audit log"
+            );
+            assert_eq!(
+                what(&format!("{NO_COMPACT}index_20776#3")),
+                "loki-compactor staging file of an interrupted filesystem write"
+            );
+            assert_eq!(
+                what(&format!("{ROOT}something-newer")),
+                "loki-compactor state (unknown kind)"
+            );
+        }
+        // A tenant called `loki-compactor`: its chunks stay chunks.
+        let l = Layout::new(KeyCodec::Verbatim);
+        assert!(matches!(
+            l.classify("loki-compactor/10530763924b4da6/18bcfe56800:18bcfe569f5:16dff7d1"),
+            ObjectKind::Chunk(c) if c.tenant == "loki-compactor"
+        ));
+    }
+
+    #[test]
     fn classify_keys() {
         let l = Layout::new(KeyCodec::Filesystem);
         assert!(matches!(
@@ -381,10 +428,6 @@ mod tests {
         );
         assert!(matches!(
             l.classify("loki_cluster_seed.json"),
-            ObjectKind::Known { .. }
-        ));
-        assert!(matches!(
-            l.classify("loki-compactor/lease/00000000000000000002.json"),
             ObjectKind::Known { .. }
         ));
         assert!(matches!(

@@ -28,6 +28,7 @@
 
 mod backend;
 mod bucket;
+pub mod compactor_state;
 mod error;
 mod fault;
 mod get_body;
@@ -41,11 +42,13 @@ mod transfer;
 
 pub use backend::{build_backend, describe, retry_from_backoff, spec_from_url, BackendOptions};
 pub use bucket::{Bucket, BucketOptions, ObjectInfo};
+/// Root of `loki-compactor`'s own state (the same constant as [`compactor_state::ROOT`]).
+pub use compactor_state::ROOT as COMPACTOR_STATE_PREFIX;
 pub use error::{BucketError, Result};
 pub use fault::{Fault, FaultInjector, FaultRule, FaultStore, InjectedFault};
 pub use inventory::{ChunkTotals, IndexFileInfo, Inventory, TableInfo};
 pub use keys::{ChunkRef, KeyCodec};
-pub use layout::{IndexFileName, Layout, ObjectKind, COMPACTOR_STATE_PREFIX};
+pub use layout::{IndexFileName, Layout, ObjectKind};
 pub use metrics::{CostEstimate, CostModel, MetricsStore, OpSnapshot, RequestMetrics};
 pub use ops::Op;
 pub use retry::{Jitter, RetrySettings, RetryStore};

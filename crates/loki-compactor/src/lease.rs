@@ -23,7 +23,7 @@ use crate::clock::Clock;
 use crate::error::{CompactorError, Result};
 
 /// Prefix of the lease objects.
-pub const LEASE_PREFIX: &str = "loki-compactor/lease/";
+pub const LEASE_PREFIX: &str = loki_bucket::compactor_state::LEASE;
 
 /// Content of one lease object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

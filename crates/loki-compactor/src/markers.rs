@@ -24,7 +24,7 @@ use crate::clock::Clock;
 use crate::error::{CompactorError, Result};
 
 /// Default prefix of native markers in the bucket.
-pub const NATIVE_PREFIX: &str = "loki-compactor/markers/";
+pub const NATIVE_PREFIX: &str = loki_bucket::compactor_state::MARKERS;
 const HEADER: &str = "loki-compactor markers v1\n";
 /// Loki rolls a marker file over after this many entries.
 pub const MAX_PER_FILE: usize = 100_000;

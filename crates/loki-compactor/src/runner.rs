@@ -25,7 +25,7 @@ use crate::tables::list_tables;
 
 /// Prefix of no-compact markers: `<prefix><table>` in the table's bucket. An operator
 /// deletes the object to let the table be compacted again.
-pub const NO_COMPACT_PREFIX: &str = "loki-compactor/no-compact/";
+pub const NO_COMPACT_PREFIX: &str = loki_bucket::compactor_state::NO_COMPACT;
 
 /// A table's no-compact marker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,7 +233,7 @@ impl Compactor {
                 .filter(|p| p.bucket.name() == bucket.name())
                 .map(|p| p.path_prefix.clone())
                 .collect();
-            prefixes.push("loki-compactor/".into());
+            prefixes.push(loki_bucket::compactor_state::ROOT.into());
             if !c.deletion_marker_object_store_prefix.is_empty() {
                 prefixes.push(c.deletion_marker_object_store_prefix.clone());
             }

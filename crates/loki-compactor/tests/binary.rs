@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 
 use common::*;
+use loki_bucket::compactor_state;
 
 #[test]
 fn once_compacts_with_loki_style_flags() {
@@ -39,11 +40,17 @@ fn once_compacts_with_loki_style_flags() {
     assert!(per.values().all(|v| v.len() == 1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("single compaction finished"));
     // The lease was released on exit: the newest epoch of the chain is expired.
-    let newest = files(&tmp.path().join("bucket/loki-compactor/lease"))
+    let newest = files(&tmp.path().join("bucket").join(compactor_state::LEASE))
         .pop()
         .expect("no lease object");
     let rec: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(tmp.path().join("bucket/loki-compactor/lease").join(newest)).unwrap(),
+        &std::fs::read(
+            tmp.path()
+                .join("bucket")
+                .join(compactor_state::LEASE)
+                .join(newest),
+        )
+        .unwrap(),
     )
     .unwrap();
     assert_eq!(rec["expires_ms"], 0, "{rec}");
@@ -251,7 +258,10 @@ fn stale_staging_files_are_removed_at_start() {
         p
     };
     let stale_index = make("index/index_20776/1-compactor-1-2-ab.tsdb.gz#3", true);
-    let stale_lease = make("loki-compactor/lease/00000000000000000001.json#7", true);
+    let stale_lease = make(
+        &format!("{}00000000000000000001.json#7", compactor_state::LEASE),
+        true,
+    );
     let fresh = make("index/index_20776/2-compactor-1-2-cd.tsdb.gz#4", false);
     let other = make("index/index_20776/notes#x", true);
     let chunk_dir = make("audit/0123abcd/c29tZQ==#5", true);

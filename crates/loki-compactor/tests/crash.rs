@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::*;
-use loki_bucket::KeyCodec;
+use loki_bucket::{compactor_state, KeyCodec};
 use loki_compactor::crash::{CRASH_ENV, CRASH_POINTS};
 
 const BIN: &str = env!("CARGO_BIN_EXE_loki-compactor");
@@ -23,7 +23,7 @@ const RUN_MS: i64 = 1_795_612_645_795;
 fn chunk_ids(bucket: &Path) -> BTreeSet<String> {
     files(bucket)
         .into_iter()
-        .filter(|f| !f.starts_with("index/") && !f.starts_with("loki-compactor/"))
+        .filter(|f| !f.starts_with("index/") && !f.starts_with(compactor_state::ROOT))
         .map(|f| KeyCodec::Filesystem.decode_chunk_key(&f).unwrap())
         .collect()
 }
@@ -134,7 +134,7 @@ fn crash_at_every_step_boundary_then_restart() {
             }
             let markers = files(&bucket)
                 .into_iter()
-                .filter(|f| f.starts_with("loki-compactor/markers/"))
+                .filter(|f| f.starts_with(compactor_state::MARKERS))
                 .count();
             assert_eq!(markers, 0, "{spec}: markers left");
         }

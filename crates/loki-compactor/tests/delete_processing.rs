@@ -11,7 +11,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::*;
-use loki_bucket::{BucketOptions, Fault, FaultInjector, FaultRule, Op, RetrySettings};
+use loki_bucket::{
+    compactor_state, BucketOptions, Fault, FaultInjector, FaultRule, Op, RetrySettings,
+};
 use loki_chunk::{ChunkKey, ChunkObject};
 use loki_compactor::deletes::store::{DeleteStore, StoreConfig};
 use loki_compactor::deletes::DeleteDb;
@@ -396,7 +398,7 @@ fn missing_chunk_is_skipped_not_fatal() {
 fn interrupted_pass_then_restart_reaches_the_same_state() {
     let scenarios: &[(&str, Op, &str)] = &[
         ("audit write", Op::Put, "delete-audit/team-b/"),
-        ("marker write", Op::Put, "loki-compactor/markers/"),
+        ("marker write", Op::Put, compactor_state::MARKERS),
         ("rewritten chunk upload", Op::Put, "team-b/d9cffe8e6b21e00/"),
         ("index upload", Op::Put, "index/index_20775/game-platform/"),
         ("source index delete", Op::Delete, "index/index_20776/"),
@@ -445,10 +447,10 @@ fn interrupted_pass_then_restart_reaches_the_same_state() {
             .block_on(run.compactor.pass(true))
             .unwrap_or_else(|e| panic!("{what}: restart failed: {e}"));
         // Everything marked by either process, from the marker objects themselves.
-        let marked: BTreeSet<String> = files(&run.bucket.join("loki-compactor/markers"))
+        let marked: BTreeSet<String> = files(&run.bucket.join(compactor_state::MARKERS))
             .iter()
             .flat_map(|f| {
-                let p = run.bucket.join("loki-compactor/markers").join(f);
+                let p = run.bucket.join(compactor_state::MARKERS).join(f);
                 loki_compactor::markers::decode(f, &std::fs::read(p).unwrap()).unwrap()
             })
             .collect();
@@ -458,7 +460,7 @@ fn interrupted_pass_then_restart_reaches_the_same_state() {
         assert_eq!(marked, loki_markers(), "{what}: marked set");
         let chunks: BTreeSet<String> = files(&run.bucket)
             .into_iter()
-            .filter(|f| !f.starts_with("index/") && !f.starts_with("loki-compactor/"))
+            .filter(|f| !f.starts_with("index/") && !f.starts_with(compactor_state::ROOT))
             .map(|f| {
                 loki_bucket::KeyCodec::Filesystem
                     .decode_chunk_key(&f)

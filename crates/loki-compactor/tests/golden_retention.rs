@@ -10,6 +10,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::*;
+use loki_bucket::compactor_state;
 use loki_compactor::markers::{MarkerFormat, MarkerSource};
 use loki_compactor::runner::{Compactor, Options};
 use loki_compactor::Clock;
@@ -30,7 +31,7 @@ fn chunk_files(store: &std::path::Path) -> BTreeSet<String> {
         .into_iter()
         .filter(|f| {
             !f.starts_with("index/")
-                && !f.starts_with("loki-compactor/")
+                && !f.starts_with(compactor_state::ROOT)
                 && !f.starts_with("__markers__/")
         })
         .collect()
@@ -102,7 +103,7 @@ fn run_with(format: MarkerFormat, spill_above_bytes: usize, bucket_prefix: bool)
     for m in &listed {
         match (&m.source, format) {
             (MarkerSource::Object(k), MarkerFormat::Native) => {
-                assert!(k.starts_with("loki-compactor/markers/"))
+                assert!(k.starts_with(compactor_state::MARKERS))
             }
             (MarkerSource::Object(k), MarkerFormat::Loki) if bucket_prefix => {
                 assert!(k.starts_with("__markers__/"));

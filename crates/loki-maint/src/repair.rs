@@ -131,7 +131,7 @@ fn check_lease(target: &Target, rt: &Handle, clock: &Clock) -> Result<()> {
     for b in &target.buckets {
         let lease = loki_compactor::lease::Lease::new(
             b.bucket.clone(),
-            loki_compactor::lease::LEASE_PREFIX,
+            loki_bucket::compactor_state::LEASE,
             "loki-inspect-repair",
             0,
             clock.clone(),

@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use loki_bucket::compactor_state::MARKERS;
 use loki_bucket::{Bucket, BucketOptions, Layout};
-use loki_compactor::markers::{MarkerFormat, MarkerStore, NATIVE_PREFIX};
+use loki_compactor::markers::{MarkerFormat, MarkerStore};
 use loki_compactor::periods::Periods;
 use loki_config::{LokiConfig, SchemaVersion, StoreSpec};
 use loki_tsdb::FormatVersion;
@@ -118,7 +119,7 @@ impl Target {
                     .collect();
                 // Every place a marker of this bucket can be: ours, Loki's bucket prefix,
                 // Loki's per-period local directories.
-                let mut read_prefixes = vec![NATIVE_PREFIX.to_owned()];
+                let mut read_prefixes = vec![MARKERS.to_owned()];
                 if !loki_prefix.is_empty() {
                     read_prefixes.push(loki_prefix.clone());
                 }
@@ -184,7 +185,7 @@ impl Target {
             buckets: vec![StoreBucket {
                 markers: marker_store(
                     &bucket,
-                    vec![NATIVE_PREFIX.to_owned(), "__markers__/".to_owned()],
+                    vec![MARKERS.to_owned(), "__markers__/".to_owned()],
                     marker_dirs,
                     "store".into(),
                 ),

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{CompactorError, Result};
 
 /// Prefix of the audit log in a bucket.
-pub const PREFIX: &str = "loki-compactor/delete-audit/";
+pub const PREFIX: &str = loki_bucket::compactor_state::DELETE_AUDIT;
 
 /// What happened to a chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
