@@ -78,8 +78,8 @@ pub struct Bucket {
     name: String,
     codec: KeyCodec,
     metrics: Arc<RequestMetrics>,
-    retry: RetrySettings,
-    jitter: Arc<Jitter>,
+    pub(crate) retry: RetrySettings,
+    pub(crate) jitter: Arc<Jitter>,
     concurrency: usize,
     sorted_listing: bool,
 }

@@ -68,6 +68,15 @@ pub enum BucketError {
         /// error already, so printing the chain would repeat it; Display shows a summary).
         error: Box<object_store::Error>,
     },
+    /// A local file to upload could not be read.
+    #[error("local file `{path}`: {source}")]
+    LocalFile {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        #[source]
+        source: std::io::Error,
+    },
     /// The store could not be constructed from the config or URL.
     #[error("cannot build object store `{store}`: {message}")]
     Config {

@@ -211,7 +211,13 @@ impl<T: ObjectStore> ObjectStore for FaultStore<T> {
         opts: PutMultipartOptions,
     ) -> object_store::Result<Box<dyn MultipartUpload>> {
         self.before(Op::Put, location.as_ref()).await?;
-        self.inner.put_multipart_opts(location, opts).await
+        let inner = self.inner.put_multipart_opts(location, opts).await?;
+        Ok(Box::new(FaultedUpload {
+            inner,
+            faults: Arc::clone(&self.faults),
+            key: location.to_string(),
+            parts: 0,
+        }))
     }
 
     async fn get_opts(
@@ -341,5 +347,50 @@ impl<T: ObjectStore> ObjectStore for FaultStore<T> {
     ) -> object_store::Result<()> {
         self.before(Op::Copy, from.as_ref()).await?;
         self.inner.rename_opts(from, to, options).await
+    }
+}
+
+/// A multipart upload whose parts are faulted too: each part is a PUT request of its own,
+/// matched against the rules as `<key>#part<n>` (n from 1) so tests can aim at parts only.
+#[derive(Debug)]
+struct FaultedUpload {
+    inner: Box<dyn MultipartUpload>,
+    faults: Arc<FaultInjector>,
+    key: String,
+    parts: u64,
+}
+
+#[async_trait]
+impl MultipartUpload for FaultedUpload {
+    fn put_part(&mut self, data: PutPayload) -> object_store::UploadPart {
+        self.parts += 1;
+        let key = format!("{}#part{}", self.key, self.parts);
+        let err = |what, transient| {
+            let e = fail(what, transient, &key);
+            Box::pin(async move { Err(e) }) as object_store::UploadPart
+        };
+        match self.faults.take(Op::Put, &key) {
+            Some(Fault::Unavailable) => err("503 Service Unavailable", true),
+            Some(Fault::Throttled) => err("503 SlowDown (throttled)", true),
+            Some(Fault::Timeout) => err("request timed out", true),
+            Some(Fault::PermissionDenied) => err("403 Access Denied", false),
+            Some(Fault::Latency(d)) => {
+                let part = self.inner.put_part(data);
+                Box::pin(async move {
+                    tokio::time::sleep(d).await;
+                    part.await
+                })
+            }
+            // Bodies of PUTs are not cut; a truncation rule means nothing here.
+            Some(Fault::TruncateBody { .. }) | None => self.inner.put_part(data),
+        }
+    }
+
+    async fn complete(&mut self) -> object_store::Result<PutResult> {
+        self.inner.complete().await
+    }
+
+    async fn abort(&mut self) -> object_store::Result<()> {
+        self.inner.abort().await
     }
 }

@@ -39,6 +39,7 @@ mod metrics;
 mod ops;
 mod retry;
 mod transfer;
+mod upload;
 
 pub use backend::{build_backend, describe, retry_from_backoff, spec_from_url, BackendOptions};
 pub use bucket::{Bucket, BucketOptions, ObjectInfo};

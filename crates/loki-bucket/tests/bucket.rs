@@ -125,6 +125,7 @@ on_every_backend!(
     truncated_bodies_are_detected,
     listing_resumes_after_a_failed_page,
     metrics_count_requests_and_bytes,
+    uploads_local_files_whole_or_in_parts,
 );
 
 // ---------- the suite ---------------------------------------------------------------------
@@ -457,6 +458,72 @@ async fn faults_are_retried_then_reported(b: Backend) {
     bucket.delete("f/obj").await.unwrap();
     assert!(!bucket.exists("f/obj").await.unwrap());
     assert_eq!(faults.injected(), 2 + 4 + 1 + 1);
+}
+
+/// `put_file`: one PUT for small files, a multipart upload read from the file for large
+/// ones; a part failing transiently restarts the upload from the file, a permanent failure
+/// leaves no object.
+async fn uploads_local_files_whole_or_in_parts(b: Backend) {
+    let faults = FaultInjector::new();
+    let Some((bucket, _g)) = open(
+        b,
+        BucketOptions {
+            faults: Some(Arc::clone(&faults)),
+            ..opts()
+        },
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, n: usize| {
+        let data: Vec<u8> = (0..n).map(|i| (i * 7 % 251) as u8).collect();
+        let p = dir.path().join(name);
+        std::fs::write(&p, &data).unwrap();
+        (p, Bytes::from(data))
+    };
+    let (small, small_data) = write("small", 100_000);
+    let (large, large_data) = write(
+        "large",
+        loki_bucket::SINGLE_PUT_MAX as usize + 2 * loki_bucket::PART_SIZE + 12_345,
+    );
+    assert_eq!(
+        bucket.put_file("u/small", &small).await.unwrap(),
+        small_data.len() as u64
+    );
+    assert_eq!(bucket.get("u/small").await.unwrap(), small_data);
+
+    // The second part fails once: the whole upload is restarted from the file.
+    faults.add(
+        FaultRule::new(Fault::Unavailable)
+            .on(&[Op::Put])
+            .key_contains("u/large#part2")
+            .times(1),
+    );
+    assert_eq!(
+        bucket.put_file("u/large", &large).await.unwrap(),
+        large_data.len() as u64
+    );
+    assert_eq!(faults.injected(), 1);
+    assert_eq!(bucket.get("u/large").await.unwrap(), large_data);
+    assert_eq!(bucket.metrics().snapshot(Op::Put).retries, 1);
+
+    // A part denied for good: an error naming the key, and no object.
+    faults.add(
+        FaultRule::new(Fault::PermissionDenied)
+            .on(&[Op::Put])
+            .key_contains("u/denied#part3"),
+    );
+    let e = bucket.put_file("u/denied", &large).await.unwrap_err();
+    assert!(e.to_string().contains("u/denied"), "{e}");
+    assert!(!bucket.exists("u/denied").await.unwrap());
+
+    // A missing local file names the file.
+    let e = bucket
+        .put_file("u/none", &dir.path().join("nope"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, BucketError::LocalFile { .. }), "{e:?}");
+    assert!(e.to_string().contains("nope"), "{e}");
 }
 
 async fn truncated_bodies_are_detected(b: Backend) {

@@ -26,6 +26,7 @@ use crate::crash;
 use crate::error::{CompactorError, Result};
 use crate::markers::MarkerStore;
 use crate::metrics::{names, Metrics};
+use crate::output::{self, Output, OutputWriter};
 use crate::periods::Period;
 use crate::purge::{self, Batch};
 use crate::retention::{ExpiredChunk, Expiry, Outcome};
@@ -56,9 +57,9 @@ pub struct TableJob<'a> {
     /// Scratch directory for large inputs (decompressed to disk and memory-mapped instead of
     /// held on the heap), with the size above which an object is spilled.
     pub spill: Option<(&'a std::path::Path, usize)>,
-    /// Total compressed input size of a table above which tenant outputs are gzipped
-    /// straight into scratch files (slower, but the raw output never sits on the heap).
-    pub stream_outputs_above: u64,
+    /// Size (raw) up to which a tenant's new index is built in memory; larger ones move to
+    /// a scratch file (with `spill`), are gzipped file to file and uploaded in parts.
+    pub output_in_memory_max: usize,
     /// Compressed size from which an input is downloaded as a stream into a scratch file
     /// (needs `spill`): memory stays flat however big uploads get.
     pub stream_downloads_above: u64,
@@ -226,27 +227,15 @@ async fn fetch_streamed(
     .map_err(|e| CompactorError::Task(e.to_string()))?
 }
 
-/// A finished index to upload.
-enum Payload {
-    /// Raw TSDB bytes, gzipped just before the upload.
-    Raw(Bytes),
-    /// Already gzipped into a scratch file (large tables: the output never sits on the heap
-    /// uncompressed).
-    GzFile(std::path::PathBuf),
-}
-
 /// Result of the CPU part for one tenant.
 struct Built {
-    upload: Option<(Payload, WriteSummary)>,
+    upload: Option<(Output, WriteSummary)>,
     delete_sources: bool,
     expired: Vec<ExpiredChunk>,
     dropped: u64,
     action: &'static str,
     purge: Option<Purged>,
 }
-
-/// Largest output buffer reserved ahead of a merge kept in memory.
-const OUTPUT_RESERVE_MAX: usize = 512 << 20;
 
 /// The streaming merge, with its scratch files in the compactor's working directory when
 /// there is one.
@@ -262,8 +251,28 @@ fn merge_to<W: std::io::Write>(
     }
 }
 
-/// Merges and applies retention for one tenant (runs on a blocking thread). With
-/// `stream_to`, the merged index is gzipped straight into that file.
+/// Where a tenant's new index goes: memory up to `cap` bytes, then a scratch file in `dir`.
+#[derive(Clone)]
+struct OutputSpec {
+    cap: usize,
+    dir: Option<std::path::PathBuf>,
+    stem: String,
+}
+
+impl OutputSpec {
+    fn writer(&self) -> OutputWriter {
+        OutputWriter::new(self.cap, self.dir.clone(), &self.stem)
+    }
+}
+
+fn finish_output(table: &str, w: OutputWriter) -> Result<Output> {
+    w.finish().map_err(|source| CompactorError::Io {
+        path: format!("{table}: scratch output"),
+        source,
+    })
+}
+
+/// Merges and applies retention for one tenant (runs on a blocking thread).
 #[allow(clippy::too_many_arguments)]
 fn build_tenant(
     table: &str,
@@ -273,7 +282,7 @@ fn build_tenant(
     merge_needed: bool,
     version: loki_tsdb::FormatVersion,
     expiry: Option<(&Expiry, i64)>,
-    stream_to: Option<std::path::PathBuf>,
+    out: &OutputSpec,
     scratch: Option<&std::path::Path>,
 ) -> Result<Built> {
     let ie = index_err(table);
@@ -294,34 +303,8 @@ fn build_tenant(
         }
         let mut views: Vec<IndexView<'_>> = common.iter().map(|r| r.tenant_view(tenant)).collect();
         views.extend(own.iter().map(IndexReader::view));
-        match stream_to {
-            Some(path) => {
-                let io = |source| CompactorError::Io {
-                    path: path.display().to_string(),
-                    source,
-                };
-                if let Some(d) = path.parent() {
-                    std::fs::create_dir_all(d).map_err(io)?;
-                }
-                let f = std::fs::File::create(&path).map_err(io)?;
-                let enc = flate2::write::GzEncoder::new(
-                    std::io::BufWriter::with_capacity(1 << 20, f),
-                    flate2::Compression::default(),
-                );
-                let (enc, summary) = merge_to(&views, version, enc, scratch).map_err(&ie)?;
-                let mut w = enc.finish().map_err(io)?;
-                std::io::Write::flush(&mut w).map_err(io)?;
-                b.upload = Some((Payload::GzFile(path), summary));
-            }
-            None => {
-                // Reserved (not touched) up front from the inputs' raw size, an upper bound of
-                // the output's: growing by doubling would hold two copies at the end.
-                let bound: usize = common.iter().chain(own).map(IndexReader::len).sum();
-                let out = Vec::with_capacity(bound.min(OUTPUT_RESERVE_MAX));
-                let (bytes, summary) = merge_to(&views, version, out, scratch).map_err(&ie)?;
-                b.upload = Some((Payload::Raw(Bytes::from(bytes)), summary));
-            }
-        }
+        let (w, summary) = merge_to(&views, version, out.writer(), scratch).map_err(&ie)?;
+        b.upload = Some((finish_output(table, w)?, summary));
         b.delete_sources = true;
     }
     let Some((exp, day)) = expiry else {
@@ -329,13 +312,8 @@ fn build_tenant(
     };
     let merged_reader;
     let reader = match &b.upload {
-        Some((Payload::Raw(bytes), _)) => {
-            merged_reader = IndexReader::from_bytes(bytes.clone()).map_err(&ie)?;
-            &merged_reader
-        }
-        Some((Payload::GzFile(path), _)) => {
-            let dir = path.parent().unwrap_or(std::path::Path::new("."));
-            merged_reader = IndexReader::open_spilled(path, dir).map_err(&ie)?;
+        Some((o, _)) => {
+            merged_reader = o.reader().map_err(&ie)?;
             &merged_reader
         }
         None => match own.first() {
@@ -354,17 +332,11 @@ fn build_tenant(
                 builder.add_series(s.labels, s.fingerprint, s.chunks);
             }
             let (bytes, summary) = builder.build().map_err(&ie)?;
-            if let Some((Payload::GzFile(p), _)) = &b.upload {
-                let _ = std::fs::remove_file(p);
-            }
-            b.upload = Some((Payload::Raw(Bytes::from(bytes)), summary));
+            b.upload = Some((Output::Mem(Bytes::from(bytes)), summary));
             b.delete_sources = true;
             b.action = "modified";
         }
         Outcome::Empty => {
-            if let Some((Payload::GzFile(p), _)) = &b.upload {
-                let _ = std::fs::remove_file(p);
-            }
             b.upload = None;
             b.delete_sources = true;
             b.action = "deleted";
@@ -418,13 +390,9 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
     }
     let has_deletes = job.purge.is_some_and(|b| !b.is_empty());
     let retention_table = job.expiry.filter(|e| e.table_gate(job.day) || has_deletes);
-    // Large tables: tenant outputs are gzipped straight to scratch files.
-    let input_bytes: u64 = listing.sizes.values().sum();
-    let stream_dir = job
-        .spill
-        .filter(|_| input_bytes > job.stream_outputs_above)
-        .map(|(dir, _)| dir.join(job.table).join("out"));
-    let stream_dir = &stream_dir;
+    // Tenant outputs larger than this go to scratch files.
+    let out_dir = job.spill.map(|(dir, _)| dir.join(job.table).join("out"));
+    let out_dir = &out_dir;
     let sizes = &listing.sizes;
     let from = job.period.name.as_str();
 
@@ -447,13 +415,11 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
             let day = job.day;
             let exp = expiry.cloned();
             let (tt, own2) = (t.clone(), Arc::clone(&own));
-            let stream_to = stream_dir.as_ref().map(|d| {
-                d.join(format!(
-                    "{}-{}.tsdb.gz",
-                    t.replace('/', "_"),
-                    job.clock.unique_ns()
-                ))
-            });
+            let out = OutputSpec {
+                cap: job.output_in_memory_max,
+                dir: out_dir.clone(),
+                stem: t.clone(),
+            };
             let tname = table.to_owned();
             let scratch = job.spill.map(|(dir, _)| dir.join(table));
             let built = tokio::task::spawn_blocking(move || {
@@ -465,7 +431,7 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
                     merge_needed,
                     version,
                     exp.as_ref().map(|e| (e, day)),
-                    stream_to,
+                    &out,
                     scratch.as_deref(),
                 )
             })
@@ -638,26 +604,25 @@ async fn finish_tenant(
             &summary,
         )
         .to_string();
-        let (gz, file) = match bytes {
-            Payload::Raw(raw) => (
-                tokio::task::spawn_blocking(move || gzip(&raw))
+        match bytes {
+            Output::Mem(raw) => {
+                let gz = tokio::task::spawn_blocking(move || gzip(&raw))
                     .await
-                    .map_err(|e| CompactorError::Task(e.to_string()))?,
-                None,
-            ),
-            Payload::GzFile(p) => (
-                tokio::fs::read(&p)
-                    .await
-                    .map_err(|source| CompactorError::Io {
-                        path: p.display().to_string(),
+                    .map_err(|e| CompactorError::Task(e.to_string()))?;
+                job.period.bucket.put(&key, Bytes::from(gz)).await?;
+            }
+            Output::File(raw) => {
+                // Gzipped file to file and uploaded in parts: never whole on the heap.
+                let gz = tokio::task::spawn_blocking(move || {
+                    output::gzip_file(&raw).map_err(|source| CompactorError::Io {
+                        path: raw.path().display().to_string(),
                         source,
-                    })?,
-                Some(p),
-            ),
-        };
-        job.period.bucket.put(&key, Bytes::from(gz)).await?;
-        if let Some(p) = file {
-            let _ = std::fs::remove_file(p);
+                    })
+                })
+                .await
+                .map_err(|e| CompactorError::Task(e.to_string()))??;
+                job.period.bucket.put_file(&key, gz.path()).await?;
+            }
         }
         tracing::info!("table-name" = job.table, tenant, key = %key, series = summary.series, chunks = summary.chunks, "uploaded compacted index");
         done.uploaded = Some(key);
@@ -697,25 +662,15 @@ async fn apply_deletes(
     }
     // The index as it stands: the merged/retained output, or the tenant's single file.
     let source = match &b.upload {
-        Some((Payload::Raw(bytes), _)) => Some(SeriesSource::Raw(bytes.clone())),
-        Some((Payload::GzFile(p), _)) => Some(SeriesSource::Gz(p.clone())),
+        Some((o, _)) => Some(o.reader().map_err(index_err(job.table))?),
         None => None,
     };
     let own = Arc::clone(own);
     let table = job.table.to_owned();
     let series = tokio::task::spawn_blocking(move || -> Result<Vec<loki_tsdb::Series>> {
         let ie = index_err(&table);
-        let spilled;
-        let reader = match source {
-            Some(SeriesSource::Raw(bytes)) => {
-                spilled = IndexReader::from_bytes(bytes).map_err(&ie)?;
-                &spilled
-            }
-            Some(SeriesSource::Gz(path)) => {
-                let dir = path.parent().unwrap_or(std::path::Path::new("."));
-                spilled = IndexReader::open_spilled(&path, dir).map_err(&ie)?;
-                &spilled
-            }
+        let reader = match &source {
+            Some(r) => r,
             None => match own.first() {
                 Some(r) => r,
                 None => return Ok(Vec::new()),
@@ -748,9 +703,6 @@ async fn apply_deletes(
     };
     let mut r = purge::process::process_tenant(&pj, series).await?;
     if let Some(series) = r.series.take() {
-        if let Some((Payload::GzFile(p), _)) = &b.upload {
-            let _ = std::fs::remove_file(p);
-        }
         b.delete_sources = true;
         if series.is_empty() {
             b.upload = None;
@@ -767,7 +719,7 @@ async fn apply_deletes(
             })
             .await
             .map_err(|e| CompactorError::Task(e.to_string()))??;
-            b.upload = Some((Payload::Raw(Bytes::from(bytes)), summary));
+            b.upload = Some((Output::Mem(Bytes::from(bytes)), summary));
             b.action = "modified";
         }
     }
@@ -779,9 +731,4 @@ async fn apply_deletes(
         summary,
     });
     Ok(b)
-}
-
-enum SeriesSource {
-    Raw(Bytes),
-    Gz(std::path::PathBuf),
 }

@@ -23,6 +23,7 @@ pub mod lease;
 pub mod logfmt;
 pub mod markers;
 pub mod metrics;
+mod output;
 pub mod periods;
 pub mod purge;
 pub mod retention;

@@ -57,9 +57,10 @@ pub struct Options {
     /// the working directory and memory-mapped rather than decompressed on the heap
     /// (default 0: all of them, so a table's inputs never have to fit in memory).
     pub spill_above_bytes: usize,
-    /// Tables whose inputs total more than this (compressed) have their outputs gzipped
-    /// straight to scratch files.
-    pub stream_outputs_above_bytes: u64,
+    /// A tenant's new index is built in memory up to this size (raw); past it, it moves to
+    /// a scratch file in the working directory, is gzipped file to file and uploaded in
+    /// parts, so memory per tenant in flight stays at this however large the table.
+    pub output_in_memory_max_bytes: usize,
     /// Index objects of at least this size (compressed, as listed) are downloaded as a
     /// stream into a scratch file instead of onto the heap (with spilling on).
     pub stream_downloads_above_bytes: u64,
@@ -76,7 +77,7 @@ impl Default for Options {
             bucket: BucketOptions::default(),
             no_compact_after: 3,
             spill_above_bytes: 0,
-            stream_outputs_above_bytes: 128 << 20,
+            output_in_memory_max_bytes: 16 << 20,
             stream_downloads_above_bytes: 4 << 20,
             allow_redaction: false,
         }
@@ -401,7 +402,7 @@ impl Compactor {
                 clock: &self.opts.clock,
                 metrics: &self.metrics,
                 spill: Some((self.scratch.as_path(), self.opts.spill_above_bytes)),
-                stream_outputs_above: self.opts.stream_outputs_above_bytes,
+                output_in_memory_max: self.opts.output_in_memory_max_bytes,
                 stream_downloads_above: self.opts.stream_downloads_above_bytes,
                 purge: batch,
             };

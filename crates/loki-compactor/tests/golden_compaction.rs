@@ -102,7 +102,7 @@ fn delete_request() {
 fn multitenant_gzip_spilled_inputs() {
     let opts = Options {
         spill_above_bytes: 0,
-        stream_outputs_above_bytes: 0,
+        output_in_memory_max_bytes: 0,
         stream_downloads_above_bytes: 0,
         ..Default::default()
     };

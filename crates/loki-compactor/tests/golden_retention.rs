@@ -53,7 +53,7 @@ fn run_with(format: MarkerFormat, spill_above_bytes: usize, bucket_prefix: bool)
         clock: clock.clone(),
         marker_format: format,
         spill_above_bytes,
-        stream_outputs_above_bytes: spill_above_bytes as u64,
+        output_in_memory_max_bytes: spill_above_bytes,
         ..Default::default()
     };
     let c = Compactor::new(cfg, opts).unwrap();
