@@ -34,7 +34,10 @@ struct Cli {
     /// Loki target; only `compactor` (alone) is served here.
     #[arg(long = "target", default_value = "compactor")]
     target: String,
-    /// Run one cycle (compaction, retention marking, sweep of due markers) and exit.
+    /// Run one cycle (compaction, retention marking, sweep of due markers) and exit: 0 when
+    /// the cycle completed, 1 when it failed, 128+signal (143 for SIGTERM, 130 for SIGINT)
+    /// when a signal stopped it (no new write is started, the current step finishes or is
+    /// abandoned at its next write, the lease is released; a second signal exits at once).
     #[arg(long = "once", alias = "compactor.run-once", num_args = 0..=1,
           default_missing_value = "true", default_value = "false")]
     once: bool,
@@ -62,7 +65,7 @@ struct Cli {
     /// Lease holder id (default: host name, pid and start time).
     #[arg(long = "lease.holder")]
     lease_holder: Option<String>,
-    /// How long `--once` waits for another instance's lease, seconds.
+    /// How long `--once` waits for another instance's lease, seconds (a signal ends the wait).
     #[arg(long = "lease.wait-seconds", default_value_t = 300)]
     lease_wait: u64,
     /// Accept redaction requests (`/compactor/api/v1/redact`, our extension): matched text
@@ -192,6 +195,11 @@ fn main() -> std::process::ExitCode {
     };
     match rt.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<Interrupted>().is_some() => {
+            let sig = e.downcast_ref::<Interrupted>().map_or(SIGTERM, |i| i.0);
+            tracing::warn!(err = format!("{e:#}"), "compactor exiting");
+            std::process::ExitCode::from(128 + sig)
+        }
         Err(e) => {
             tracing::error!(err = format!("{e:#}"), "compactor exiting with error");
             std::process::ExitCode::FAILURE
@@ -200,6 +208,8 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    // Registered before anything else: a signal during start-up is seen, not fatal.
+    let mut signals = Signals::new();
     if cli.target.split(',').any(|t| t.trim() != "compactor") {
         bail!(
             "-target={} is not supported: this binary only runs the compactor",
@@ -270,7 +280,7 @@ async fn run(cli: Cli) -> Result<()> {
     });
 
     if cli.once {
-        return run_once(&cli, &compactor, &lease, &state).await;
+        return run_once(&cli, &compactor, &lease, &state, signals).await;
     }
 
     let listener = tokio::net::TcpListener::bind(&addr)
@@ -296,7 +306,7 @@ async fn run(cli: Cli) -> Result<()> {
         });
     }
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signals.recv().await;
         tracing::info!("received termination signal, finishing the current step");
         let _ = stop_tx.send(true);
     });
@@ -364,31 +374,69 @@ async fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-async fn run_once(cli: &Cli, c: &Arc<Compactor>, lease: &Lease, state: &HttpState) -> Result<()> {
+/// `--once` stopped by a signal (its number).
+#[derive(Debug)]
+struct Interrupted(u8);
+
+impl Interrupted {
+    fn name(&self) -> &'static str {
+        if self.0 == SIGINT {
+            "SIGINT"
+        } else {
+            "SIGTERM"
+        }
+    }
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "interrupted by {}", self.name())
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+const SIGINT: u8 = 2;
+const SIGTERM: u8 = 15;
+
+async fn run_once(
+    cli: &Cli,
+    c: &Arc<Compactor>,
+    lease: &Lease,
+    state: &HttpState,
+    mut signals: Signals,
+) -> Result<()> {
+    // On a signal: no new write starts (the flag every write checks), a paused test step
+    // resumes, and a second signal exits at once (safe: every step survives a kill).
+    let (sig_tx, sig_rx) = tokio::sync::watch::channel(None::<u8>);
+    {
+        let c = Arc::clone(c);
+        tokio::spawn(async move {
+            let sig = signals.recv().await;
+            tracing::warn!(
+                signal = Interrupted(sig).name(),
+                "received termination signal: starting no new writes, finishing or abandoning the current step, then releasing the lease"
+            );
+            // Published before the flag is cleared: whoever sets the flag afterwards (the
+            // lease wait) checks for the signal next.
+            let _ = sig_tx.send(Some(sig));
+            c.allowed().store(false, Ordering::SeqCst);
+            loki_compactor::crash::release_pauses();
+            let again = signals.recv().await;
+            eprintln!("loki-compactor: second termination signal, exiting immediately");
+            std::process::exit(128 + i32::from(again));
+        });
+    }
+    let signalled = || *sig_rx.borrow();
     // A dry run writes nothing, so it needs no lease.
     if !cli.dry_run {
-        let deadline = std::time::Instant::now() + Duration::from_secs(cli.lease_wait);
-        loop {
-            let st = lease
-                .acquire()
-                .await
-                .context("taking the compactor lease")?;
-            set_lease(state, c, &st, lease.holder());
-            match st {
-                LeaseState::Held { .. } => break,
-                LeaseState::Waiting(r) => {
-                    if std::time::Instant::now() >= deadline {
-                        bail!(
-                            "compactor lease held by {} (until {} ms); gave up waiting",
-                            r.holder,
-                            r.expires_ms
-                        );
-                    }
-                    tracing::info!(holder = %r.holder, expires_ms = r.expires_ms, "waiting for the compactor lease");
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                }
-            }
+        let waited = wait_for_lease(cli, c, lease, state, sig_rx.clone()).await;
+        if let Some(sig) = signalled() {
+            // An acquire cut short may still have created our epoch.
+            release(lease).await;
+            return Err(Interrupted(sig).into());
         }
+        waited?;
     }
     // Renew while the cycle runs.
     let renew = {
@@ -415,9 +463,11 @@ async fn run_once(cli: &Cli, c: &Arc<Compactor>, lease: &Lease, state: &HttpStat
     let r = c.run_once().await;
     renew.abort();
     if !cli.dry_run {
-        if let Err(e) = lease.release().await {
-            tracing::warn!(err = %e, "could not release the lease");
-        }
+        release(lease).await;
+    }
+    if let (Err(e), Some(sig)) = (&r, signalled()) {
+        tracing::warn!(err = %e, "cycle abandoned; the next run resumes it");
+        return Err(Interrupted(sig).into());
     }
     let report = r.context("compaction cycle failed")?;
     let tables = report.pass.tables.len();
@@ -459,6 +509,49 @@ async fn run_once(cli: &Cli, c: &Arc<Compactor>, lease: &Lease, state: &HttpStat
     Ok(())
 }
 
+/// Takes the lease for `--once`, waiting up to `-lease.wait-seconds` for another holder;
+/// returns early (Ok) when a signal arrives, which the caller checks.
+async fn wait_for_lease(
+    cli: &Cli,
+    c: &Arc<Compactor>,
+    lease: &Lease,
+    state: &HttpState,
+    mut sig: tokio::sync::watch::Receiver<Option<u8>>,
+) -> Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(cli.lease_wait);
+    loop {
+        let st = tokio::select! {
+            st = lease.acquire() => st.context("taking the compactor lease")?,
+            _ = sig.wait_for(Option::is_some) => return Ok(()),
+        };
+        set_lease(state, c, &st, lease.holder());
+        match st {
+            LeaseState::Held { .. } => return Ok(()),
+            LeaseState::Waiting(r) => {
+                if std::time::Instant::now() >= deadline {
+                    bail!(
+                        "compactor lease held by {} (until {} ms); gave up waiting",
+                        r.holder,
+                        r.expires_ms
+                    );
+                }
+                tracing::info!(holder = %r.holder, expires_ms = r.expires_ms, "waiting for the compactor lease");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    _ = sig.wait_for(Option::is_some) => return Ok(()),
+                }
+            }
+        }
+    }
+}
+
+async fn release(lease: &Lease) {
+    match lease.release().await {
+        Ok(()) => tracing::info!("compactor lease released"),
+        Err(e) => tracing::warn!(err = %e, "could not release the lease"),
+    }
+}
+
 /// `-compactor.no-compact.list` / `-compactor.no-compact.remove=<table>`.
 async fn no_compact_admin(cli: &Cli, c: &Compactor) -> Result<()> {
     if let Some(table) = &cli.no_compact_remove {
@@ -487,24 +580,50 @@ fn lease_bucket_for_deletes(c: &Compactor) -> Result<Bucket> {
         .context("no TSDB period")
 }
 
-async fn wait_for_signal() {
+/// SIGTERM and SIGINT, registered when created (a signal that arrives before the first
+/// `recv` is not lost).
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Signals {
+                term: signal(SignalKind::terminate()).ok(),
+                int: signal(SignalKind::interrupt()).ok(),
             }
         }
+        #[cfg(not(unix))]
+        Signals {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// Waits for the next signal; returns its number.
+    async fn recv(&mut self) -> u8 {
+        #[cfg(unix)]
+        {
+            async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                _ = next(&mut self.term) => SIGTERM,
+                _ = next(&mut self.int) => SIGINT,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            SIGINT
+        }
     }
 }

@@ -379,6 +379,10 @@ impl Compactor {
             let Some(period) = self.periods.by_index(t.period) else {
                 return (t.name.clone(), Ok(None));
             };
+            // Lease lost or shutting down: tables not yet started are not started.
+            if !self.allowed.load(Ordering::SeqCst) {
+                return (t.name.clone(), Err(CompactorError::Task("writes stopped (lease lost or shutting down); table not started".into())));
+            }
             let nc_key = format!("{NO_COMPACT_PREFIX}{}", t.name);
             match period.bucket.exists(&nc_key).await {
                 Ok(true) => {
@@ -437,6 +441,12 @@ impl Compactor {
     }
 
     async fn table_failed(&self, period: &crate::periods::Period, table: &str, e: &CompactorError) {
+        // A table abandoned because writes were stopped (lease lost, shutdown) is not at
+        // fault: it must not count towards its no-compact marker.
+        if !self.allowed.load(Ordering::SeqCst) {
+            tracing::warn!("table-name" = table, err = %e, "table abandoned: writes stopped");
+            return;
+        }
         let n = {
             let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
             let n = f.entry(table.to_owned()).or_insert(0);
@@ -524,6 +534,7 @@ impl Compactor {
                     &self.opts.clock,
                     &self.metrics,
                     self.opts.dry_run,
+                    &self.allowed,
                 )
                 .await?,
             );

@@ -3,6 +3,7 @@
 //! every one of its chunks is gone, so a crash or error just means the next sweep repeats
 //! it (a chunk already deleted counts as done).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -10,7 +11,7 @@ use loki_config::SchemaVersion;
 
 use crate::clock::Clock;
 use crate::crash;
-use crate::error::Result;
+use crate::error::{CompactorError, Result};
 use crate::markers::MarkerStore;
 use crate::metrics::{names, Metrics};
 
@@ -27,7 +28,8 @@ pub struct SweepStats {
     pub chunk_failures: u64,
 }
 
-/// Sweeps `store` once.
+/// Sweeps `store` once. `allowed` is checked before each marker: once it is cleared
+/// (lease lost, shutdown) the sweep stops between markers, never inside one.
 pub async fn sweep(
     store: &MarkerStore,
     delay: Duration,
@@ -35,6 +37,7 @@ pub async fn sweep(
     clock: &Clock,
     metrics: &Metrics,
     dry_run: bool,
+    allowed: &AtomicBool,
 ) -> Result<SweepStats> {
     let from = store.from.as_str();
     let now = clock.now_ns();
@@ -60,6 +63,13 @@ pub async fn sweep(
         return Ok(stats);
     }
     for m in due {
+        if !allowed.load(Ordering::SeqCst) {
+            metrics.set(names::SWEEP_PROCESSING_TIME, &[("from", from)], 0.0);
+            return Err(CompactorError::Task(
+                "writes stopped (lease lost or shutting down); sweep abandoned between markers"
+                    .into(),
+            ));
+        }
         metrics.set(
             names::SWEEP_PROCESSING_TIME,
             &[("from", from)],

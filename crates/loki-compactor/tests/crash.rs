@@ -14,45 +14,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::*;
-use loki_bucket::{compactor_state, KeyCodec};
 use loki_compactor::crash::{CRASH_ENV, CRASH_POINTS};
-
-const BIN: &str = env!("CARGO_BIN_EXE_loki-compactor");
-const RUN_MS: i64 = 1_795_612_645_795;
-
-fn chunk_ids(bucket: &Path) -> BTreeSet<String> {
-    files(bucket)
-        .into_iter()
-        .filter(|f| !f.starts_with("index/") && !f.starts_with(compactor_state::ROOT))
-        .map(|f| KeyCodec::Filesystem.decode_chunk_key(&f).unwrap())
-        .collect()
-}
-
-/// Copies the retention store with periods stretched so the golden cutoffs apply now, and
-/// a tiny delete delay so the sweep happens within the test.
-fn prepare(root: &Path) -> std::path::PathBuf {
-    setup("retention", "store", "loki-retention.yaml", root);
-    let delta = loki_compactor::Clock::system().now_ms() - RUN_MS;
-    let h = |hours: i64| format!("{}ms", hours * 3_600_000 + delta);
-    let cfg = root.join("loki.yaml");
-    let t = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace(
-            "retention_period: 72h",
-            &format!("retention_period: {}", h(72)),
-        )
-        .replace("retention_delete_delay: 30s", "retention_delete_delay: 1ms");
-    std::fs::write(&cfg, t).unwrap();
-    let ov = std::fs::read_to_string(root.join("overrides.yaml"))
-        .unwrap()
-        .replace(
-            "retention_period: 48h",
-            &format!("retention_period: {}", h(48)),
-        )
-        .replace("period: 24h", &format!("period: {}", h(24)));
-    std::fs::write(root.join("overrides.yaml"), ov).unwrap();
-    cfg
-}
 
 fn run(cfg: &Path, crash: Option<&str>) -> bool {
     let mut c = Command::new(BIN);
@@ -67,18 +29,12 @@ fn run(cfg: &Path, crash: Option<&str>) -> bool {
 
 #[test]
 fn crash_at_every_step_boundary_then_restart() {
-    let deleted: BTreeSet<String> =
-        std::fs::read_to_string(golden("retention").join("deleted-chunks.tsv"))
-            .unwrap()
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .map(|l| l.split('\t').nth(1).unwrap().to_owned())
-            .collect();
+    let deleted = retention_deleted_chunks();
     let mut crashed_points = 0;
     for point in CRASH_POINTS {
         for nth in [1, 3] {
             let tmp = tempfile::tempdir().unwrap();
-            let cfg = prepare(tmp.path());
+            let cfg = prepare_retention_now(tmp.path());
             let bucket = tmp.path().join("bucket");
             let all = chunk_ids(&bucket);
             let keep: BTreeSet<String> = all.difference(&deleted).cloned().collect();
@@ -87,26 +43,7 @@ fn crash_at_every_step_boundary_then_restart() {
             if !ok {
                 crashed_points += 1;
             }
-            let check = |when: &str| {
-                let present = chunk_ids(&bucket);
-                let referenced = referenced_chunks(&bucket);
-                let missing: Vec<_> = referenced.difference(&present).collect();
-                assert!(
-                    missing.is_empty(),
-                    "{spec} {when}: indexed chunks deleted: {missing:?}"
-                );
-                let all_refs = referenced_chunks_all(&bucket);
-                let missing: Vec<_> = all_refs.difference(&present).collect();
-                assert!(
-                    missing.is_empty(),
-                    "{spec} {when}: chunks of uploads deleted: {missing:?}"
-                );
-                let lost: Vec<_> = keep.difference(&all_refs).collect();
-                assert!(
-                    lost.is_empty(),
-                    "{spec} {when}: index entries lost: {lost:?}"
-                );
-            };
+            let check = |when: &str| assert_nothing_lost(&bucket, &keep, &format!("{spec} {when}"));
             check("after crash");
             // Restart until a cycle completes, then once more to sweep.
             let mut tries = 0;
@@ -117,26 +54,7 @@ fn crash_at_every_step_boundary_then_restart() {
             }
             run(&cfg, None);
             check("after restart");
-            let present = chunk_ids(&bucket);
-            assert_eq!(
-                present, keep,
-                "{spec}: expired chunks not all deleted (or too many)"
-            );
-            assert_eq!(referenced_chunks(&bucket), keep, "{spec}");
-            let (per, uploads) = index_layout(&bucket);
-            assert!(uploads.is_empty(), "{spec}: uploads left");
-            for (k, v) in &per {
-                assert_eq!(
-                    v.len(),
-                    1,
-                    "{spec}: duplicate per-tenant files in {k:?}: {v:?}"
-                );
-            }
-            let markers = files(&bucket)
-                .into_iter()
-                .filter(|f| f.starts_with(compactor_state::MARKERS))
-                .count();
-            assert_eq!(markers, 0, "{spec}: markers left");
+            assert_retention_done(&bucket, &keep, &spec);
         }
     }
     // The hooks really fired (the store has 5 tables and 2 tenants: every point is reached).

@@ -290,3 +290,172 @@ compactor:
     );
     text
 }
+
+/// Unix ms of the golden retention run (2026-11-25T13:17:25.795Z).
+pub const RETENTION_RUN_MS: i64 = 1_795_612_645_795;
+
+/// Chunk ids (`<tenant>/<fp>/<from>:<through>:<crc>`) of the chunk objects in a filesystem
+/// bucket.
+pub fn chunk_ids(bucket: &Path) -> std::collections::BTreeSet<String> {
+    files(bucket)
+        .into_iter()
+        .filter(|f| !f.starts_with("index/") && !f.starts_with(loki_bucket::compactor_state::ROOT))
+        .map(|f| {
+            loki_bucket::KeyCodec::Filesystem
+                .decode_chunk_key(&f)
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Chunk ids Loki deleted in the golden retention run.
+pub fn retention_deleted_chunks() -> std::collections::BTreeSet<String> {
+    std::fs::read_to_string(golden("retention").join("deleted-chunks.tsv"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split('\t').nth(1).unwrap().to_owned())
+        .collect()
+}
+
+/// Copies the retention store to `root/bucket` with periods stretched so the golden cutoffs
+/// apply now, and a tiny delete delay so the sweep happens within the test; returns the
+/// config path.
+pub fn prepare_retention_now(root: &Path) -> PathBuf {
+    setup("retention", "store", "loki-retention.yaml", root);
+    let delta = loki_compactor::Clock::system().now_ms() - RETENTION_RUN_MS;
+    let h = |hours: i64| format!("{}ms", hours * 3_600_000 + delta);
+    let cfg = root.join("loki.yaml");
+    let t = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace(
+            "retention_period: 72h",
+            &format!("retention_period: {}", h(72)),
+        )
+        .replace("retention_delete_delay: 30s", "retention_delete_delay: 1ms");
+    std::fs::write(&cfg, t).unwrap();
+    let ov = std::fs::read_to_string(root.join("overrides.yaml"))
+        .unwrap()
+        .replace(
+            "retention_period: 48h",
+            &format!("retention_period: {}", h(48)),
+        )
+        .replace("period: 24h", &format!("period: {}", h(24)));
+    std::fs::write(root.join("overrides.yaml"), ov).unwrap();
+    cfg
+}
+
+/// Nothing live was lost: every chunk referenced by a per-tenant file or an upload exists,
+/// and every chunk in `keep` is still referenced.
+pub fn assert_nothing_lost(bucket: &Path, keep: &std::collections::BTreeSet<String>, when: &str) {
+    let present = chunk_ids(bucket);
+    let referenced = referenced_chunks(bucket);
+    let missing: Vec<_> = referenced.difference(&present).collect();
+    assert!(
+        missing.is_empty(),
+        "{when}: indexed chunks deleted: {missing:?}"
+    );
+    let all_refs = referenced_chunks_all(bucket);
+    let missing: Vec<_> = all_refs.difference(&present).collect();
+    assert!(
+        missing.is_empty(),
+        "{when}: chunks of uploads deleted: {missing:?}"
+    );
+    let lost: Vec<_> = keep.difference(&all_refs).collect();
+    assert!(lost.is_empty(), "{when}: index entries lost: {lost:?}");
+}
+
+/// The retention cycle completed: exactly `keep` is left and indexed, one per-tenant file
+/// per tenant and table, no upload and no marker left.
+pub fn assert_retention_done(bucket: &Path, keep: &std::collections::BTreeSet<String>, what: &str) {
+    assert_eq!(
+        &chunk_ids(bucket),
+        keep,
+        "{what}: expired chunks not all deleted (or too many)"
+    );
+    assert_eq!(&referenced_chunks(bucket), keep, "{what}");
+    let (per, uploads) = index_layout(bucket);
+    assert!(uploads.is_empty(), "{what}: uploads left");
+    for (k, v) in &per {
+        assert_eq!(
+            v.len(),
+            1,
+            "{what}: duplicate per-tenant files in {k:?}: {v:?}"
+        );
+    }
+    let markers = files(bucket)
+        .into_iter()
+        .filter(|f| f.starts_with(loki_bucket::compactor_state::MARKERS))
+        .count();
+    assert_eq!(markers, 0, "{what}: markers left");
+}
+
+/// The newest record of the lease chain in a filesystem bucket.
+pub fn newest_lease(bucket: &Path) -> serde_json::Value {
+    let dir = bucket.join(loki_bucket::compactor_state::LEASE);
+    let newest = files(&dir).pop().expect("no lease object");
+    serde_json::from_slice(&std::fs::read(dir.join(newest)).unwrap()).unwrap()
+}
+
+/// A running binary whose stderr lines arrive on a channel.
+pub struct Running {
+    pub child: Child,
+    pub lines: std::sync::mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl Running {
+    /// Starts the binary with `args` and `envs`, stderr captured line by line.
+    pub fn start(args: &[String], envs: &[(&str, &str)]) -> Self {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .env_remove(loki_compactor::crash::CRASH_ENV)
+            .env_remove(loki_compactor::crash::PAUSE_ENV)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        let mut child = c.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for l in std::io::BufReader::new(stderr).lines() {
+                let Ok(l) = l else { break };
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads stderr until a line contains `needle`; panics if the process ends first (a
+    /// generous guard against a hung test, not a timing assertion).
+    pub fn wait_line(&mut self, needle: &str) {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(120)) {
+                Ok(l) => {
+                    let hit = l.contains(needle);
+                    self.seen.push(l);
+                    if hit {
+                        return;
+                    }
+                }
+                Err(e) => panic!("no `{needle}` on stderr ({e}):\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+
+    /// Sends SIGTERM, waits for the exit; returns the status and the whole stderr.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let status = term(&mut self.child);
+        self.seen.extend(self.lines.iter());
+        (status, self.seen.join("\n"))
+    }
+}
