@@ -1,6 +1,8 @@
-//! One function that drives every read path over untrusted bytes; the fuzz
-//! target and the corruption tests both call it, so they cannot drift.
+//! One function that drives every read path, the merge and the filter
+//! over untrusted bytes; the fuzz target and the corruption tests both
+//! call it, so they cannot drift.
 
+use crate::chunk_meta::ChunkMeta;
 use crate::matchers::parse_selector;
 use crate::reader::IndexReader;
 use crate::shard::Shard;
@@ -30,5 +32,17 @@ pub fn exercise_reader(data: &[u8]) -> crate::Result<()> {
     }
     let views = [v];
     crate::merge::merge(&views, r.version(), Vec::new())?;
+    // Drops every third series and the refs with odd checksums: both the
+    // kept and the dropped paths of the filter's passes.
+    let filter = |ordinal: u64, _: &[(&str, &str)], _: u64, cs: &mut Vec<ChunkMeta>| {
+        if ordinal % 3 == 1 {
+            cs.clear();
+        }
+        cs.retain(|c| c.checksum % 2 == 0);
+    };
+    let scratch = std::env::temp_dir();
+    for view in std::iter::once(v).chain(r.tenants().into_iter().map(|t| r.tenant_view(t))) {
+        crate::filter::filter_in(view, r.version(), Vec::new(), &scratch, &filter)?;
+    }
     verified
 }

@@ -78,6 +78,29 @@ where
 /// tenant label stripped). Memory stays flat however large the view: the
 /// view is read through its memory map (pages released as the passes go)
 /// and nothing is kept per series on the heap.
+///
+/// ```
+/// use loki_tsdb::{filter_in, ChunkMeta, FormatVersion, IndexBuilder, IndexReader, Labels};
+///
+/// let mut b = IndexBuilder::new(FormatVersion::V3);
+/// for (app, t) in [("api", 1_000), ("web", 5_000)] {
+///     let l = Labels::new([("app", app)]);
+///     let fp = l.fingerprint();
+///     b.add_series(l, fp, [ChunkMeta { min_time: t, max_time: t + 500, ..Default::default() }]);
+/// }
+/// let reader = IndexReader::from_bytes(b.build()?.0)?;
+/// // Retention: refs that ended before 2 000 go, and `api` with them.
+/// let expire = |_: u64, _: &[(&str, &str)], _: u64, chunks: &mut Vec<ChunkMeta>| {
+///     chunks.retain(|c| c.max_time >= 2_000)
+/// };
+/// let scratch = std::env::temp_dir();
+/// let (bytes, summary) =
+///     filter_in(reader.view(), FormatVersion::V3, Vec::new(), &scratch, &expire)?;
+/// assert_eq!(summary.series, 1);
+/// let filtered = IndexReader::from_bytes(bytes)?;
+/// assert_eq!(filtered.symbols().collect::<Vec<_>>(), ["app", "web"]);
+/// # Ok::<(), loki_tsdb::IndexError>(())
+/// ```
 pub fn filter_in<W: Write>(
     view: IndexView<'_>,
     version: FormatVersion,
