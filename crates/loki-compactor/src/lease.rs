@@ -14,6 +14,12 @@
 //! epoch is still the highest: that catches a slow instance re-creating an epoch that was
 //! already garbage-collected. Old epochs are deleted by the holder after each renewal.
 //! Clocks of the instances must agree to well within the TTL (NTP).
+//!
+//! Builds before the chain kept a single object next to it, `<prefix without the slash>.json`
+//! (`loki-compactor/lease.json`: `{holder, expires_ms, acquired_ms}`, renewed in place).
+//! Such a build does not see the chain, so during a rolling upgrade we honour its object:
+//! while it names another holder and has not expired, we wait (and step down if we held
+//! the chain). We never write or delete it.
 
 use bytes::Bytes;
 use loki_bucket::Bucket;
@@ -56,9 +62,16 @@ pub enum LeaseState {
 pub struct Lease {
     bucket: Bucket,
     prefix: String,
+    legacy_key: String,
     holder: String,
     ttl_ms: i64,
     clock: Clock,
+}
+
+/// Key of the pre-chain single lease object belonging to the chain under `prefix`
+/// (`loki-compactor/lease/` -> `loki-compactor/lease.json`).
+pub fn legacy_key(prefix: &str) -> String {
+    format!("{}.json", prefix.trim_end_matches('/'))
 }
 
 /// Key of epoch `n` under `prefix`.
@@ -85,6 +98,7 @@ impl Lease {
         }
         Lease {
             bucket,
+            legacy_key: legacy_key(&prefix),
             prefix,
             holder: holder.to_owned(),
             ttl_ms,
@@ -156,6 +170,33 @@ impl Lease {
         Bytes::from(serde_json::to_vec(&r).unwrap_or_default())
     }
 
+    /// The pre-chain lease object of an older build (epoch 0 in the record), if present
+    /// and readable; expired or not.
+    pub async fn legacy(&self) -> Result<Option<LeaseRecord>> {
+        match self.bucket.get(&self.legacy_key).await {
+            Ok(b) => Ok(serde_json::from_slice::<LeaseRecord>(&b)
+                .ok()
+                .map(|r| LeaseRecord { epoch: 0, ..r })),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(CompactorError::Lease(format!(
+                "{}: {}: {e}",
+                self.bucket.name(),
+                self.legacy_key
+            ))),
+        }
+    }
+
+    /// The holder that keeps us waiting, if any: the chain's newest record if another
+    /// instance holds it, else a live legacy object of another holder.
+    pub async fn held_elsewhere(&self) -> Result<Option<LeaseRecord>> {
+        let now = self.clock.now_ms();
+        let live = |r: &LeaseRecord| r.holder != self.holder && r.expires_ms >= now;
+        if let Some(r) = self.current().await?.filter(live) {
+            return Ok(Some(r));
+        }
+        Ok(self.legacy().await?.filter(live))
+    }
+
     /// Takes or renews the lease.
     pub async fn acquire(&self) -> Result<LeaseState> {
         let now = self.clock.now_ms();
@@ -167,6 +208,13 @@ impl Lease {
             Some(r) if r.holder == self.holder && r.expires_ms > 0 => (r.epoch + 1, r.acquired_ms),
             Some(r) => (r.epoch + 1, now),
         };
+        // An older build holding its single object does not see the chain: it decides.
+        if let Some(r) = self.legacy().await? {
+            if r.holder != self.holder && r.expires_ms >= now {
+                tracing::debug!(holder = %r.holder, expires_ms = r.expires_ms, key = %self.legacy_key, "lease held by an older build's lease object");
+                return Ok(LeaseState::Waiting(r));
+            }
+        }
         let expires = now + self.ttl_ms;
         self.create(next, self.record(next, acquired, expires))
             .await?;

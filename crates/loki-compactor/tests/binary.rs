@@ -233,6 +233,82 @@ fn serves_endpoints_and_only_the_lease_holder_acts() {
     assert!(term(&mut b.0).success());
 }
 
+/// Rolling upgrade from a build that kept its lease in the single object
+/// `loki-compactor/lease.json`: while that object names another live holder, `--once`
+/// waits (here: gives up at once) and the long-running mode stays on standby, saying so on
+/// `/ready`, `/compactor/ring` and in the metrics; when the old build shuts down (deleting
+/// its object) the new one takes over and compacts.
+#[test]
+fn a_legacy_lease_json_keeps_the_new_build_on_standby() {
+    let tmp = tempfile::tempdir().unwrap();
+    setup(
+        "multitenant-gzip",
+        "store",
+        "loki-compactor.yaml",
+        tmp.path(),
+    );
+    let cfg = tmp.path().join("loki.yaml");
+    let bucket = tmp.path().join("bucket");
+    let legacy = bucket.join(compactor_state::LEGACY_LEASE);
+    std::fs::create_dir_all(legacy.parent().unwrap()).unwrap();
+    let expires = loki_compactor::Clock::system().now_ms() + 3_600_000;
+    std::fs::write(
+        &legacy,
+        format!(r#"{{"holder":"old-build","expires_ms":{expires},"acquired_ms":1}}"#),
+    )
+    .unwrap();
+    let before = files(&bucket);
+
+    let once = Command::new(BIN)
+        .arg(format!("-config.file={}", cfg.display()))
+        .args(["--once", "-lease.holder=new", "-lease.wait-seconds=0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&once.stderr);
+    assert_eq!(once.status.code(), Some(1), "{err}");
+    assert!(err.contains("compactor lease held by old-build"), "{err}");
+    assert_eq!(
+        files(&bucket),
+        before,
+        "--once wrote while the old build held the lease"
+    );
+
+    let port = free_port();
+    let _new = KillOnDrop(
+        Command::new(BIN)
+            .arg(format!("-config.file={}", with_port(&cfg, port).display()))
+            .args(["-lease.ttl-seconds=3", "-lease.holder=new"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let ready = wait_for(port, "/ready", |b| b.contains("standby"));
+    assert!(
+        ready.contains(&format!("held by old-build until {expires} ms")),
+        "{ready}"
+    );
+    let m = wait_for(port, "/metrics", |m| {
+        m.contains("loki_compactor_lease_waiting 1")
+    });
+    assert!(m.contains("loki_boltdb_shipper_compactor_running 0"), "{m}");
+    assert!(get(port, "/compactor/ring")
+        .unwrap()
+        .1
+        .contains("holder: old-build"));
+    let (_, common) = index_layout(&bucket);
+    assert!(!common.is_empty(), "compacted while on standby");
+
+    // The old build shuts down cleanly: it deletes its object.
+    std::fs::remove_file(&legacy).unwrap();
+    wait_for(port, "/metrics", |m| {
+        m.contains("loki_boltdb_shipper_compact_tables_operation_total{status=\"success\"}")
+    });
+    assert_eq!(newest_lease(&bucket)["holder"], "new");
+    let (_, common) = index_layout(&bucket);
+    assert!(common.is_empty());
+}
+
 /// Staging files (`<key>#<n>`) left by writes that a crash cut off are removed at start-up
 /// when they are older than an hour and lie under a prefix the compactor writes to; fresh
 /// ones (possibly in flight on another host), other `#` names and chunk directories are

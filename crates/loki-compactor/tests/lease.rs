@@ -236,3 +236,100 @@ fn race_child(dir: &std::path::Path) {
         }
     }
 }
+
+/// The single lease object of builds before the chain, exactly as they wrote it
+/// (`{holder, expires_ms, acquired_ms}`, no epoch).
+fn legacy_body(holder: &str, expires_ms: i64) -> bytes::Bytes {
+    bytes::Bytes::from(format!(
+        r#"{{"holder":"{holder}","expires_ms":{expires_ms},"acquired_ms":1795600000000}}"#
+    ))
+}
+
+/// Rolling upgrade: an older build holding `loki-compactor/lease.json` keeps the new build
+/// waiting (and makes a new holder step down) until the object expires or is deleted (the
+/// old build's clean shutdown); the new build never writes or deletes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_lease_json_of_another_holder_is_honoured() {
+    use loki_bucket::compactor_state::LEGACY_LEASE;
+    use loki_compactor::lease::legacy_key;
+    assert_eq!(legacy_key(LEASE_PREFIX), LEGACY_LEASE);
+    let bucket = Bucket::from_url("memory://", None, BucketOptions::default()).unwrap();
+    let clock = Clock::fixed(1_000_000_000_000_000);
+    let now = clock.now_ms();
+    let new = Lease::new(bucket.clone(), LEASE_PREFIX, "new", 10_000, clock.clone());
+    let chain = |b: Bucket| async move { b.list(LEASE_PREFIX).await.unwrap().len() };
+
+    // Held by the old build: wait, write nothing.
+    bucket
+        .put(LEGACY_LEASE, legacy_body("old", now + 5_000))
+        .await
+        .unwrap();
+    match new.acquire().await.unwrap() {
+        LeaseState::Waiting(r) => {
+            assert_eq!(
+                (r.holder.as_str(), r.epoch, r.expires_ms),
+                ("old", 0, now + 5_000)
+            )
+        }
+        s => panic!("should wait for the old build, got {s:?}"),
+    }
+    assert_eq!(
+        chain(bucket.clone()).await,
+        0,
+        "nothing written while waiting"
+    );
+    assert_eq!(new.held_elsewhere().await.unwrap().unwrap().holder, "old");
+
+    // The old build stops renewing: after expiry the new build takes the lease.
+    clock.advance_ms(6_000);
+    assert!(matches!(
+        new.acquire().await.unwrap(),
+        LeaseState::Held { .. }
+    ));
+    assert!(new.held_elsewhere().await.unwrap().is_none());
+
+    // An old build comes back and takes its object again: the new holder steps down...
+    let at = clock.now_ms();
+    bucket
+        .put(LEGACY_LEASE, legacy_body("old-2", at + 20_000))
+        .await
+        .unwrap();
+    match new.acquire().await.unwrap() {
+        LeaseState::Waiting(r) => assert_eq!(r.holder, "old-2"),
+        s => panic!("should step down for the old build, got {s:?}"),
+    }
+    // ...and takes over once the old build shut down cleanly (it deletes its object).
+    clock.advance_ms(1_000);
+    bucket.delete(LEGACY_LEASE).await.unwrap();
+    assert!(matches!(
+        new.acquire().await.unwrap(),
+        LeaseState::Held { .. }
+    ));
+    new.release().await.unwrap();
+
+    // Ignored: our own holder id (same pod name across the upgrade), an unreadable object.
+    let at = clock.now_ms();
+    bucket
+        .put(LEGACY_LEASE, legacy_body("new", at + 20_000))
+        .await
+        .unwrap();
+    assert!(matches!(
+        new.acquire().await.unwrap(),
+        LeaseState::Held { .. }
+    ));
+    bucket
+        .put(LEGACY_LEASE, bytes::Bytes::from_static(b"{not json"))
+        .await
+        .unwrap();
+    let other = Lease::new(bucket.clone(), LEASE_PREFIX, "other", 10_000, clock.clone());
+    new.release().await.unwrap();
+    assert!(matches!(
+        other.acquire().await.unwrap(),
+        LeaseState::Held { .. }
+    ));
+    // Never written or deleted by the new build.
+    assert_eq!(
+        bucket.get(LEGACY_LEASE).await.unwrap(),
+        bytes::Bytes::from_static(b"{not json")
+    );
+}

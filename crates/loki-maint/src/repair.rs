@@ -136,15 +136,14 @@ fn check_lease(target: &Target, rt: &Handle, clock: &Clock) -> Result<()> {
             0,
             clock.clone(),
         );
-        if let Some(rec) = rt.block_on(lease.current())? {
-            if rec.expires_ms > clock.now_ms() {
-                return Err(MaintError::Unsafe(format!(
-                    "{}: loki-compactor `{}` holds the lease until {} ms; stop it (or pass --ignore-lease)",
-                    b.bucket.name(),
-                    rec.holder,
-                    rec.expires_ms
-                )));
-            }
+        // The chain, or the single lease object of an older loki-compactor build.
+        if let Some(rec) = rt.block_on(lease.held_elsewhere())? {
+            return Err(MaintError::Unsafe(format!(
+                "{}: loki-compactor `{}` holds the lease until {} ms; stop it (or pass --ignore-lease)",
+                b.bucket.name(),
+                rec.holder,
+                rec.expires_ms
+            )));
         }
     }
     Ok(())

@@ -213,3 +213,22 @@ fn apply_refuses_while_a_compactor_holds_the_lease() {
         .actions
         .is_empty());
 }
+
+/// An older loki-compactor build keeps its lease in the single object `lease.json`.
+#[test]
+fn apply_refuses_while_an_older_compactor_holds_lease_json() {
+    let rt = rt();
+    let p = plant_all();
+    let t = target(&rt, p.dir.path());
+    let expires = loki_compactor::Clock::system().now_ms() + 600_000;
+    let body = format!(r#"{{"holder":"old-build-3","expires_ms":{expires},"acquired_ms":1}}"#);
+    rt.block_on(t.buckets[0].bucket.put(
+        loki_bucket::compactor_state::LEGACY_LEASE,
+        bytes::Bytes::from(body),
+    ))
+    .unwrap();
+    let before = snapshot(p.dir.path());
+    let e = repair(&t, &ropts(true), rt.handle(), &NoProgress).unwrap_err();
+    assert!(e.to_string().contains("old-build-3"), "{e}");
+    assert_eq!(snapshot(p.dir.path()), before);
+}
