@@ -1,7 +1,10 @@
 //! Writes a synthetic table for memory-scaling measurements: `uploads` multi-tenant
 //! uploads in table `index_20777` of a filesystem bucket, together holding `series` series
 //! of one tenant with `chunks` chunk refs each (every upload holds every series with its
-//! share of the chunks, as ingesters flushing in turn would), plus a `loki.yaml`.
+//! share of the chunks, as ingesters flushing in turn would), plus a `loki.yaml`. With a
+//! fifth argument `retention`, the config also enables retention with a 24h
+//! `retention_stream` rule on `namespace="ns-0"` (1 series in 13 expires whole; the rest is
+//! kept forever), so the run rewrites the merged index without them.
 //!
 //! ```text
 //! cargo run --release -p loki-compactor --example scale_gen -- /tmp/scale 1000000 10 4
@@ -22,6 +25,11 @@ fn main() -> anyhow::Result<()> {
     let series: u64 = a[2].parse()?;
     let chunks: u64 = a[3].parse()?;
     let uploads: u64 = a.get(4).map(|s| s.parse()).transpose()?.unwrap_or(4).max(1);
+    let retention = match a.get(5).map(String::as_str) {
+        None => false,
+        Some("retention") => true,
+        Some(other) => anyhow::bail!("unknown mode `{other}` (expected `retention`)"),
+    };
     let table = root.join("bucket/index/index_20777");
     std::fs::create_dir_all(&table)?;
     let day_ms: i64 = 20_777 * 86_400_000;
@@ -70,13 +78,16 @@ fn main() -> anyhow::Result<()> {
             summary.series, summary.chunks, summary.bytes
         );
     }
-    std::fs::write(
-        root.join("loki.yaml"),
-        format!(
-            "schema_config:\n  configs:\n    - from: \"2026-01-01\"\n      store: tsdb\n      object_store: filesystem\n      schema: v13\n      index: {{ prefix: index_, period: 24h }}\nstorage_config:\n  filesystem:\n    directory: {}\ncompactor:\n  working_directory: {}\n",
-            root.join("bucket").display(),
-            root.join("wd").display()
-        ),
-    )?;
+    let mut yaml = format!(
+        "schema_config:\n  configs:\n    - from: \"2026-01-01\"\n      store: tsdb\n      object_store: filesystem\n      schema: v13\n      index: {{ prefix: index_, period: 24h }}\nstorage_config:\n  filesystem:\n    directory: {}\ncompactor:\n  working_directory: {}\n",
+        root.join("bucket").display(),
+        root.join("wd").display()
+    );
+    if retention {
+        yaml.push_str(
+            "  retention_enabled: true\n  delete_request_store: filesystem\nlimits_config:\n  retention_period: 0s\n  retention_stream:\n    - selector: '{namespace=\"ns-0\"}'\n      priority: 1\n      period: 24h\n",
+        );
+    }
+    std::fs::write(root.join("loki.yaml"), yaml)?;
     Ok(())
 }

@@ -18,7 +18,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use loki_tsdb::{
-    gzip, merge, merge_in, IndexBuilder, IndexObjectKey, IndexReader, IndexView, WriteSummary,
+    filter_in, gzip, merge, merge_in, IndexBuilder, IndexObjectKey, IndexReader, IndexView,
+    WriteSummary,
 };
 
 use crate::clock::Clock;
@@ -326,13 +327,14 @@ fn build_tenant(
     b.dropped = applied.dropped;
     match applied.outcome {
         Outcome::Unchanged => {}
-        Outcome::Modified(series) => {
-            let mut builder = IndexBuilder::new(version);
-            for s in series {
-                builder.add_series(s.labels, s.fingerprint, s.chunks);
-            }
-            let (bytes, summary) = builder.build().map_err(&ie)?;
-            b.upload = Some((Output::Mem(Bytes::from(bytes)), summary));
+        Outcome::Modified(filter) => {
+            // Streamed like the merge: the kept series are never collected.
+            let tmp = std::env::temp_dir();
+            let dir = scratch.unwrap_or(&tmp);
+            let (w, summary) =
+                filter_in(reader.view(), version, out.writer(), dir, &filter).map_err(&ie)?;
+            let rewritten = finish_output(table, w)?;
+            b.upload = Some((rewritten, summary));
             b.delete_sources = true;
             b.action = "modified";
         }

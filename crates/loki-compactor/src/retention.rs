@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use loki_config::{Limits, StreamRetention, TenantLimits};
-use loki_tsdb::{ChunkMeta, IndexReader, Series};
+use loki_tsdb::{ChunkFilter, ChunkMeta, IndexReader};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -100,8 +100,9 @@ pub struct ExpiredChunk {
 pub enum Outcome {
     /// Nothing removed.
     Unchanged,
-    /// Some chunks removed; the remaining series (chunkless ones dropped).
-    Modified(Vec<Series>),
+    /// Some chunks removed: the filter that rewrites the index without them (chunkless
+    /// series dropped), for a streaming pass (`loki_tsdb::filter_in`) over the same index.
+    Modified(RetentionFilter),
     /// Nothing left: the tenant's files go away.
     Empty,
 }
@@ -115,6 +116,39 @@ pub struct Applied2 {
     pub expired: Vec<ExpiredChunk>,
     /// Chunk refs dropped without a mark.
     pub dropped: u64,
+}
+
+/// The rewrite that goes with [`Outcome::Modified`]: the same decisions `apply` made,
+/// recomputed per series (they depend only on the labels and the chunk, so the filter is
+/// pure, as `filter_in` needs). Series past a `retention_table_timeout` stay whole.
+#[derive(Debug, Clone)]
+pub struct RetentionFilter {
+    expiry: Expiry,
+    tenant: String,
+    table_end: i64,
+    examined_until: u64,
+}
+
+impl ChunkFilter for RetentionFilter {
+    fn retain(
+        &self,
+        ordinal: u64,
+        labels: &[(&str, &str)],
+        _fingerprint: u64,
+        chunks: &mut Vec<ChunkMeta>,
+    ) {
+        if ordinal >= self.examined_until {
+            return;
+        }
+        let limits = self.expiry.limits(&self.tenant);
+        let tenant_period = applied(limits, std::iter::empty::<(&str, &str)>()).period_ms;
+        let period = applied(limits, labels.iter().copied()).period_ms;
+        chunks.retain(|c| {
+            self.expiry
+                .chunk_removal(c, period, tenant_period, self.table_end)
+                .is_none()
+        });
+    }
 }
 
 impl Expiry {
@@ -200,7 +234,9 @@ impl Expiry {
         let table_end = day.saturating_mul(DAY_MS).saturating_add(DAY_MS - 1);
         let tenant_period = applied(limits, std::iter::empty::<(&str, &str)>()).period_ms;
         let mut cur = reader.series()?;
-        let mut kept: Vec<Series> = Vec::new();
+        let mut ordinal = 0u64;
+        let mut examined_until = u64::MAX;
+        let mut any_kept = false;
         let mut expired = Vec::new();
         let mut dropped = 0u64;
         let mut changed = false;
@@ -208,6 +244,9 @@ impl Expiry {
         let deadline = self.table_timeout.map(|t| Instant::now() + t);
         let mut out_of_time = false;
         while cur.advance()? {
+            // Position in series order, as the rewriting filter counts them.
+            let this = ordinal;
+            ordinal += 1;
             let chunks = cur.chunks();
             if chunks.is_empty() {
                 continue;
@@ -215,12 +254,13 @@ impl Expiry {
             any_chunks = true;
             if !out_of_time && deadline.is_some_and(|d| Instant::now() >= d) {
                 out_of_time = true;
+                examined_until = this;
                 self.timed_out.store(true, Ordering::SeqCst);
                 tracing::warn!(user = tenant, day, "Timed out while running delete");
             }
             if out_of_time {
                 // Not examined: kept unchanged.
-                kept.push(cur.to_series());
+                any_kept = true;
                 continue;
             }
             let labels: Vec<(&str, &str)> = cur.labels().collect();
@@ -253,18 +293,19 @@ impl Expiry {
                     None => keep.push(*c),
                 }
             }
-            if !keep.is_empty() {
-                let mut s = cur.to_series();
-                s.chunks = keep;
-                kept.push(s);
-            }
+            any_kept |= !keep.is_empty();
         }
         let outcome = if !any_chunks || !changed {
             Outcome::Unchanged
-        } else if kept.is_empty() {
+        } else if !any_kept {
             Outcome::Empty
         } else {
-            Outcome::Modified(kept)
+            Outcome::Modified(RetentionFilter {
+                expiry: self.clone(),
+                tenant: tenant.to_owned(),
+                table_end,
+                examined_until,
+            })
         };
         Ok(Applied2 {
             outcome,
@@ -450,5 +491,81 @@ mod tests {
         let e = Expiry::new(now, Arc::new(TenantLimits::new(limits)));
         assert_eq!(e.chunk_removal(&c(0), 0, 0, end), None);
         assert_eq!(e.overall_cutoff_ms(), 0);
+    }
+
+    /// The rewrite of a modified index keeps exactly what `apply` kept, per stream rule,
+    /// drops series left without chunks, and leaves series past a timeout cut whole.
+    #[test]
+    fn rewrite_filter_keeps_what_apply_kept() {
+        use loki_tsdb::{filter_in, FormatVersion, IndexBuilder, Labels};
+        let limits = Limits {
+            retention_period: Duration::from_hours(48),
+            retention_stream: vec![rule(r#"{app="short"}"#, 1, 24)],
+            ..Default::default()
+        };
+        let now = 10 * DAY_MS;
+        let e = Expiry::new(now, Arc::new(TenantLimits::new(limits)));
+        let c = |age_h: i64| ChunkMeta {
+            min_time: now - age_h * 3_600_000 - 10,
+            max_time: now - age_h * 3_600_000,
+            checksum: age_h as u32,
+            ..Default::default()
+        };
+        let mut b = IndexBuilder::new(FormatVersion::V3);
+        let series = [
+            ("long", vec![c(30), c(50)]),  // keeps 30h, 50h expires
+            ("short", vec![c(30), c(10)]), // keeps 10h
+            ("gone", vec![c(60)]),         // emptied: dropped
+        ];
+        for (app, chunks) in &series {
+            let l = Labels::new([("app", app.to_string())]);
+            let fp = l.fingerprint();
+            b.add_series(l, fp, chunks.clone());
+        }
+        let (raw, _) = b.build().unwrap();
+        let reader = IndexReader::from_bytes(raw).unwrap();
+        let day = 8;
+        let a = e.apply("t", day, &reader).unwrap();
+        assert_eq!(a.expired.len(), 3);
+        let Outcome::Modified(filter) = a.outcome else {
+            panic!("expected a modified index");
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let rewrite = |f: &RetentionFilter| {
+            let (out, _) =
+                filter_in(reader.view(), FormatVersion::V3, Vec::new(), dir.path(), f).unwrap();
+            let r = IndexReader::from_bytes(out).unwrap();
+            let mut cur = r.series().unwrap();
+            let mut got = Vec::new();
+            while cur.advance().unwrap() {
+                let app = cur.labels().next().unwrap().1.to_owned();
+                let ages: Vec<u32> = cur.chunks().iter().map(|c| c.checksum).collect();
+                got.push((app, ages));
+            }
+            got.sort();
+            got
+        };
+        let s = |a: &str, v: &[u32]| (a.to_owned(), v.to_vec());
+        assert_eq!(rewrite(&filter), vec![s("long", &[30]), s("short", &[10])]);
+        // A timeout after the first series in index order: the rest stays as stored.
+        let mut cut = filter.clone();
+        cut.examined_until = 1;
+        let mut first = reader.series().unwrap();
+        first.advance().unwrap();
+        let first_app = first.labels().next().unwrap().1.to_owned();
+        let got = rewrite(&cut);
+        for (app, chunks) in &series {
+            let stored: Vec<u32> = chunks.iter().map(|c| c.checksum).collect();
+            let kept = got.iter().find(|(a, _)| a == app).map(|(_, v)| v.clone());
+            if *app == first_app {
+                assert_ne!(kept, Some(stored), "{app} was examined");
+            } else {
+                let mut stored = stored;
+                stored.sort();
+                let mut kept = kept.expect("unexamined series kept");
+                kept.sort();
+                assert_eq!(kept, stored, "{app} not examined");
+            }
+        }
     }
 }
