@@ -25,12 +25,13 @@ use loki_tsdb::{
 use crate::clock::Clock;
 use crate::crash;
 use crate::error::{CompactorError, Result};
+use crate::expired::{ExpiredLog, ExpiredSummary};
 use crate::markers::MarkerStore;
 use crate::metrics::{names, Metrics};
 use crate::output::{self, Output, OutputWriter};
 use crate::periods::Period;
 use crate::purge::{self, Batch};
-use crate::retention::{ExpiredChunk, Expiry, Outcome};
+use crate::retention::{Expiry, Outcome};
 
 /// Everything one table's compaction needs.
 #[derive(Debug, Clone, Copy)]
@@ -64,6 +65,8 @@ pub struct TableJob<'a> {
     /// Compressed size from which an input is downloaded as a stream into a scratch file
     /// (needs `spill`): memory stays flat however big uploads get.
     pub stream_downloads_above: u64,
+    /// Keep every expired chunk id in the report (memory per chunk; tests and tools).
+    pub report_expired_ids: bool,
     /// Delete requests of this retention pass.
     pub purge: Option<&'a Batch>,
 }
@@ -76,7 +79,7 @@ pub struct TableReport {
     /// Objects deleted, tenant files and uploads (in a dry run: that would be).
     pub deleted: Vec<String>,
     /// Expired chunks per tenant (also filled in dry runs).
-    pub expired: BTreeMap<String, Vec<ExpiredChunk>>,
+    pub expired: BTreeMap<String, ExpiredSummary>,
     /// Chunk refs dropped from this table without a mark (they live on in later tables).
     pub dropped_refs: u64,
     /// Delete processing per tenant.
@@ -232,7 +235,7 @@ async fn fetch_streamed(
 struct Built {
     upload: Option<(Output, WriteSummary)>,
     delete_sources: bool,
-    expired: Vec<ExpiredChunk>,
+    expired: ExpiredLog,
     dropped: u64,
     action: &'static str,
     purge: Option<Purged>,
@@ -285,12 +288,13 @@ fn build_tenant(
     expiry: Option<(&Expiry, i64)>,
     out: &OutputSpec,
     scratch: Option<&std::path::Path>,
+    expired: ExpiredLog,
 ) -> Result<Built> {
     let ie = index_err(table);
     let mut b = Built {
         upload: None,
         delete_sources: false,
-        expired: Vec::new(),
+        expired,
         dropped: 0,
         action: "none",
         purge: None,
@@ -322,8 +326,9 @@ fn build_tenant(
             None => return Ok(b),
         },
     };
-    let applied = exp.apply(tenant, day, reader).map_err(&ie)?;
-    b.expired = applied.expired;
+    let applied = exp
+        .apply(tenant, day, reader, &mut b.expired)
+        .map_err(&ie)?;
     b.dropped = applied.dropped;
     match applied.outcome {
         Outcome::Unchanged => {}
@@ -424,6 +429,7 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
             };
             let tname = table.to_owned();
             let scratch = job.spill.map(|(dir, _)| dir.join(table));
+            let expired = ExpiredLog::new(day, scratch.clone(), job.report_expired_ids);
             let built = tokio::task::spawn_blocking(move || {
                 build_tenant(
                     &tname,
@@ -435,6 +441,7 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
                     exp.as_ref().map(|e| (e, day)),
                     &out,
                     scratch.as_deref(),
+                    expired,
                 )
             })
             .await
@@ -485,7 +492,7 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
         if let Some(p) = d.purge {
             report.deletes.insert(t.clone(), p);
         }
-        if !d.expired.is_empty() {
+        if d.expired.chunk_refs > 0 {
             report.expired.insert(t, d.expired);
         }
     }
@@ -521,7 +528,7 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
 struct TenantDone {
     uploaded: Option<String>,
     deleted: Vec<String>,
-    expired: Vec<ExpiredChunk>,
+    expired: ExpiredSummary,
     dropped: u64,
     purge: Option<purge::process::Summary>,
     purge_requests: Vec<Arc<purge::Compiled>>,
@@ -534,8 +541,17 @@ async fn finish_tenant(
     built: Built,
 ) -> Result<TenantDone> {
     let from = job.period.name.as_str();
+    let by_ingestion = built.expired.by_ingestion();
+    let log_err = |source| CompactorError::Io {
+        path: format!("{}: expired chunk log of {tenant}", job.table),
+        source,
+    };
+    let (expired, mut ids) = built
+        .expired
+        .finish(crate::markers::MAX_PER_FILE)
+        .map_err(log_err)?;
     let mut done = TenantDone {
-        expired: built.expired,
+        expired,
         dropped: built.dropped,
         purge: built.purge.as_ref().map(|p| p.summary.clone()),
         ..Default::default()
@@ -550,7 +566,6 @@ async fn finish_tenant(
                 ("action", built.action),
             ],
         );
-        let by_ingestion = done.expired.iter().filter(|e| e.by_ingestion).count();
         job.metrics
             .add(names::EXPIRED_BY_INGESTION, &[], by_ingestion as f64);
     }
@@ -582,18 +597,21 @@ async fn finish_tenant(
     }
     // Markers first: once the new index is visible the chunks are unreferenced, and only a
     // durable marker lets a sweeper (ours or Loki's) ever delete them.
-    if !done.expired.is_empty() {
+    if done.expired.chunk_refs > 0 {
         check_allowed(job)?;
         let store = job.markers.ok_or_else(|| {
             CompactorError::Config("retention pass without a marker store".into())
         })?;
-        let ids: Vec<String> = done.expired.iter().map(|e| e.id.clone()).collect();
-        store.write(&ids, job.clock).await?;
-        job.metrics.add(
-            names::MARKER_COUNT,
-            &[("from", from), ("table", job.table)],
-            ids.len() as f64,
-        );
+        // A marker file at a time, read back from the log: never the whole list at once.
+        while let Some(batch) = ids.next_batch().map_err(log_err)? {
+            check_allowed(job)?;
+            store.write(&batch, job.clock).await?;
+            job.metrics.add(
+                names::MARKER_COUNT,
+                &[("from", from), ("table", job.table)],
+                batch.len() as f64,
+            );
+        }
         crash::point("after-marker-write");
     }
     if let Some((bytes, summary)) = built.upload {
@@ -725,7 +743,12 @@ async fn apply_deletes(
             b.action = "modified";
         }
     }
-    b.expired.append(&mut r.marked);
+    b.expired
+        .extend(&r.marked)
+        .map_err(|source| CompactorError::Io {
+            path: format!("{}: expired chunk log of {tenant}", job.table),
+            source,
+        })?;
     let summary = r.summary();
     b.purge = Some(Purged {
         audit: std::mem::take(&mut r.audit),

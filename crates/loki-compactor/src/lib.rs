@@ -18,6 +18,7 @@ pub mod compact;
 pub mod crash;
 pub mod deletes;
 pub mod error;
+pub mod expired;
 pub mod http;
 pub mod lease;
 pub mod logfmt;

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use loki_config::{Limits, StreamRetention, TenantLimits};
 use loki_tsdb::{ChunkFilter, ChunkMeta, IndexReader};
 
+use crate::expired::{ExpiredLog, ExpiredSummary};
+
 const DAY_MS: i64 = 86_400_000;
 
 /// The period that applies to a stream and where it came from.
@@ -93,6 +95,8 @@ pub struct ExpiredChunk {
     pub rule: String,
     /// Expired through `ingested_at` (v14) rather than its end time.
     pub by_ingestion: bool,
+    /// The chunk's start (reports count an object in the table where it starts).
+    pub min_time: i64,
 }
 
 /// Result of applying retention to one tenant index.
@@ -107,13 +111,11 @@ pub enum Outcome {
     Empty,
 }
 
-/// Outcome plus the chunks to mark.
+/// Outcome of one tenant index (the chunks to mark went to the caller's log).
 #[derive(Debug)]
 pub struct Applied2 {
     /// What happens to the index.
     pub outcome: Outcome,
-    /// Chunks to mark for deletion.
-    pub expired: Vec<ExpiredChunk>,
     /// Chunk refs dropped without a mark.
     pub dropped: u64,
 }
@@ -229,6 +231,7 @@ impl Expiry {
         tenant: &str,
         day: i64,
         reader: &IndexReader,
+        expired: &mut ExpiredLog,
     ) -> loki_tsdb::Result<Applied2> {
         let limits = self.limits(tenant);
         let table_end = day.saturating_mul(DAY_MS).saturating_add(DAY_MS - 1);
@@ -237,7 +240,10 @@ impl Expiry {
         let mut ordinal = 0u64;
         let mut examined_until = u64::MAX;
         let mut any_kept = false;
-        let mut expired = Vec::new();
+        let log_err = |e| loki_tsdb::IndexError::Io {
+            path: "expired chunk log".into(),
+            source: e,
+        };
         let mut dropped = 0u64;
         let mut changed = false;
         let mut any_chunks = false;
@@ -270,7 +276,7 @@ impl Expiry {
                 match self.chunk_removal(c, a.period_ms, tenant_period, table_end) {
                     Some(Removal::Expired) => {
                         changed = true;
-                        expired.push(ExpiredChunk {
+                        let e = ExpiredChunk {
                             id: format!(
                                 "{tenant}/{:x}/{:x}:{:x}:{:x}",
                                 cur.fingerprint(),
@@ -284,7 +290,9 @@ impl Expiry {
                                 .map(|r| r.selector.to_string())
                                 .unwrap_or_else(|| "retention_period".into()),
                             by_ingestion: c.ingested_at != 0,
-                        });
+                            min_time: c.min_time,
+                        };
+                        expired.push(&e).map_err(log_err)?;
                     }
                     Some(Removal::DroppedFromTable) => {
                         changed = true;
@@ -307,11 +315,7 @@ impl Expiry {
                 examined_until,
             })
         };
-        Ok(Applied2 {
-            outcome,
-            expired,
-            dropped,
-        })
+        Ok(Applied2 { outcome, dropped })
     }
 
     fn chunk_removal(
@@ -355,32 +359,23 @@ pub struct DryRunReport {
 pub struct DryRunTotals {
     /// Chunk refs that expire (a chunk spanning tables counts once per table).
     pub chunk_refs: u64,
-    /// Distinct chunk objects that would be deleted.
+    /// Chunk objects that would be deleted (counted in the table where the chunk starts).
     pub objects: u64,
     /// Estimated bytes (index size estimates).
     pub bytes: u64,
 }
 
 impl DryRunReport {
-    /// Adds one table's expired chunks; `seen` de-duplicates objects across tables.
-    pub fn add(
-        &mut self,
-        tenant: &str,
-        expired: &[ExpiredChunk],
-        seen: &mut std::collections::HashSet<String>,
-    ) {
-        for e in expired {
-            let t = self
-                .tenants
-                .entry(tenant.to_owned())
-                .or_default()
-                .entry(e.rule.clone())
-                .or_default();
-            t.chunk_refs += 1;
-            if seen.insert(e.id.clone()) {
-                t.objects += 1;
-                t.bytes += e.bytes;
-            }
+    /// Adds one tenant index's totals. A chunk spanning tables counts as an object only in
+    /// the table where it starts (an expired chunk expires in every table holding it), so
+    /// objects add up across tables without remembering ids.
+    pub fn add(&mut self, tenant: &str, expired: &ExpiredSummary) {
+        let rules = self.tenants.entry(tenant.to_owned()).or_default();
+        for (rule, x) in &expired.by_rule {
+            let t = rules.entry(rule.clone()).or_default();
+            t.chunk_refs += x.chunk_refs;
+            t.objects += x.objects;
+            t.bytes += x.bytes;
         }
     }
 }
@@ -525,8 +520,9 @@ mod tests {
         let (raw, _) = b.build().unwrap();
         let reader = IndexReader::from_bytes(raw).unwrap();
         let day = 8;
-        let a = e.apply("t", day, &reader).unwrap();
-        assert_eq!(a.expired.len(), 3);
+        let mut log = ExpiredLog::new(day, None, true);
+        let a = e.apply("t", day, &reader, &mut log).unwrap();
+        assert_eq!(log.len(), 3);
         let Outcome::Modified(filter) = a.outcome else {
             panic!("expected a modified index");
         };

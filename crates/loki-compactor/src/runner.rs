@@ -1,7 +1,7 @@
 //! The compactor's passes and loops: compaction (with retention when enabled), sweeping,
 //! the no-compact marker for tables that keep failing, and the metrics of each run.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -64,6 +64,10 @@ pub struct Options {
     /// Index objects of at least this size (compressed, as listed) are downloaded as a
     /// stream into a scratch file instead of onto the heap (with spilling on).
     pub stream_downloads_above_bytes: u64,
+    /// Keep every expired chunk id in the pass report (`TableReport::expired[..].ids`).
+    /// Off by default: a first retention pass can expire millions of chunks, and the
+    /// markers already hold them.
+    pub report_expired_ids: bool,
     /// Whether redact requests (our extension of delete requests) are applied.
     pub allow_redaction: bool,
 }
@@ -80,6 +84,7 @@ impl Default for Options {
             output_in_memory_max_bytes: 16 << 20,
             stream_downloads_above_bytes: 4 << 20,
             allow_redaction: false,
+            report_expired_ids: false,
         }
     }
 }
@@ -409,6 +414,7 @@ impl Compactor {
                 output_in_memory_max: self.opts.output_in_memory_max_bytes,
                 stream_downloads_above: self.opts.stream_downloads_above_bytes,
                 purge: batch,
+                report_expired_ids: self.opts.report_expired_ids,
             };
             let r = compact_table(job).await;
             let _ = std::fs::remove_dir_all(self.scratch.join(&t.name));
@@ -424,12 +430,11 @@ impl Compactor {
         .collect()
         .await;
         let mut report = PassReport::default();
-        let mut seen = HashSet::new();
         for (name, r) in outcomes {
             match r {
                 Ok(Some(tr)) => {
                     for (tenant, exp) in &tr.expired {
-                        report.dry_run.add(tenant, exp, &mut seen);
+                        report.dry_run.add(tenant, exp);
                     }
                     report.tables.push((name, tr));
                 }

@@ -191,6 +191,7 @@ fn restart(tmp: tempfile::TempDir, clock: &Clock, faults: Option<Arc<FaultInject
     let compactor = Compactor::new(
         cfg,
         Options {
+            report_expired_ids: true,
             clock: clock.clone(),
             bucket: BucketOptions {
                 retry: RetrySettings {
@@ -274,7 +275,7 @@ fn replay_matches_loki() {
     let marked: BTreeSet<String> = report
         .tables
         .iter()
-        .flat_map(|(_, t)| t.expired.values().flatten().map(|e| e.id.clone()))
+        .flat_map(|(_, t)| t.expired.values().flat_map(|e| e.ids.iter().cloned()))
         .collect();
     assert_eq!(marked, loki_markers(), "marked chunks differ from Loki's");
     assert!(marked.is_subset(&before));
@@ -382,7 +383,7 @@ fn missing_chunk_is_skipped_not_fatal() {
     let marked: BTreeSet<String> = report
         .tables
         .iter()
-        .flat_map(|(_, t)| t.expired.values().flatten().map(|e| e.id.clone()))
+        .flat_map(|(_, t)| t.expired.values().flat_map(|e| e.ids.iter().cloned()))
         .collect();
     let mut want = loki_markers();
     want.remove(victim);
@@ -576,6 +577,7 @@ fn redaction_masks_text_and_keeps_lines() {
         let c = Compactor::new(
             cfg,
             Options {
+                report_expired_ids: true,
                 clock: clock.clone(),
                 allow_redaction: allowed,
                 ..Default::default()

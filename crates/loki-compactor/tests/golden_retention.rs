@@ -50,6 +50,7 @@ fn run_with(format: MarkerFormat, spill_above_bytes: usize, bucket_prefix: bool)
     }
     let clock = Clock::fixed(RUN_NS);
     let opts = Options {
+        report_expired_ids: true,
         clock: clock.clone(),
         marker_format: format,
         spill_above_bytes,
@@ -69,7 +70,7 @@ fn run_with(format: MarkerFormat, spill_above_bytes: usize, bucket_prefix: bool)
         .pass
         .tables
         .iter()
-        .flat_map(|(_, t)| t.expired.values().flatten().map(|e| e.id.clone()))
+        .flat_map(|(_, t)| t.expired.values().flat_map(|e| e.ids.iter().cloned()))
         .collect();
     assert_eq!(
         marked, want_deleted,
@@ -198,6 +199,7 @@ fn sweeps_lokis_own_markers() {
     let c = Compactor::new(
         cfg,
         Options {
+            report_expired_ids: true,
             clock,
             ..Default::default()
         },
@@ -223,6 +225,7 @@ fn retention_table_timeout_keeps_the_unexamined_rest() {
     let mut cfg = setup("retention", "store", "loki-retention.yaml", tmp.path());
     cfg.compactor.retention_table_timeout = std::time::Duration::from_nanos(1).into();
     let opts = || Options {
+        report_expired_ids: true,
         clock: Clock::fixed(RUN_NS),
         ..Default::default()
     };
@@ -247,7 +250,7 @@ fn retention_table_timeout_keeps_the_unexamined_rest() {
         .pass
         .tables
         .iter()
-        .flat_map(|(_, t)| t.expired.values().flatten().map(|e| e.id.clone()))
+        .flat_map(|(_, t)| t.expired.values().flat_map(|e| e.ids.iter().cloned()))
         .collect();
     assert_eq!(marked, deleted());
     assert!(!c
@@ -265,6 +268,7 @@ fn metrics_have_lokis_names_types_and_labels() {
     let cfg = setup("retention", "store", "loki-retention.yaml", tmp.path());
     let clock = Clock::fixed(RUN_NS);
     let opts = Options {
+        report_expired_ids: true,
         clock: clock.clone(),
         ..Default::default()
     };
@@ -427,6 +431,7 @@ fn runtime_overrides_apply_without_restart() {
     let original = std::fs::read_to_string(&ov).unwrap();
     std::fs::write(&ov, "overrides: {}\n").unwrap();
     let opts = Options {
+        report_expired_ids: true,
         clock: Clock::fixed(RUN_NS),
         ..Default::default()
     };
@@ -436,7 +441,7 @@ fn runtime_overrides_apply_without_restart() {
         r.pass
             .tables
             .iter()
-            .flat_map(|(_, t)| t.expired.values().flatten().map(|e| e.id.clone()))
+            .flat_map(|(_, t)| t.expired.values().flat_map(|e| e.ids.iter().cloned()))
             .collect()
     };
     let first = marked(&rt.block_on(c.run_once()).unwrap());

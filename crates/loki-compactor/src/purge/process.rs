@@ -342,6 +342,7 @@ fn marked(id: &str, c: &ChunkMeta, requests: &str) -> ExpiredChunk {
         bytes: u64::from(c.kb) * 1024,
         rule: format!("delete request {requests}"),
         by_ingestion: false,
+        min_time: c.min_time,
     }
 }
 
