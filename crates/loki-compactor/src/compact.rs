@@ -357,7 +357,8 @@ fn check_allowed(job: &TableJob<'_>) -> Result<()> {
         Ok(())
     } else {
         Err(CompactorError::Task(
-            "compactor lease lost: abandoning the table before the next write".into(),
+            "writes stopped (lease lost or shutting down): abandoning the table before the next write"
+                .into(),
         ))
     }
 }

@@ -13,6 +13,9 @@ use crate::expired::{ExpiredLog, ExpiredSummary};
 
 const DAY_MS: i64 = 86_400_000;
 
+/// Series between two releases of a mapped index's pages (as the merge does).
+const RELEASE_EVERY: u64 = 1 << 11;
+
 /// The period that applies to a stream and where it came from.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Applied<'a> {
@@ -253,6 +256,10 @@ impl Expiry {
             // Position in series order, as the rewriting filter counts them.
             let this = ordinal;
             ordinal += 1;
+            if ordinal % RELEASE_EVERY == 0 {
+                // A mapped index (large merged output) must not become resident whole.
+                reader.release_memory();
+            }
             let chunks = cur.chunks();
             if chunks.is_empty() {
                 continue;

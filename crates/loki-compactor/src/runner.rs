@@ -81,7 +81,7 @@ impl Default for Options {
             bucket: BucketOptions::default(),
             no_compact_after: 3,
             spill_above_bytes: 0,
-            output_in_memory_max_bytes: 16 << 20,
+            output_in_memory_max_bytes: 8 << 20,
             stream_downloads_above_bytes: 4 << 20,
             allow_redaction: false,
             report_expired_ids: false,
