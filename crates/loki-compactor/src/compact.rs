@@ -18,8 +18,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use loki_tsdb::{
-    filter_in, gzip, merge, merge_in, IndexBuilder, IndexObjectKey, IndexReader, IndexView,
-    WriteSummary,
+    filter_in, gzip, merge, merge_in, IndexObjectKey, IndexReader, IndexView, WriteSummary,
 };
 
 use crate::clock::Clock;
@@ -661,6 +660,19 @@ async fn finish_tenant(
     Ok(done)
 }
 
+/// A tenant's index as it stands before delete processing: the merged/retained output, or
+/// else its single file.
+struct TenantIndex {
+    merged: Option<IndexReader>,
+    own: Arc<Vec<IndexReader>>,
+}
+
+impl TenantIndex {
+    fn get(&self) -> Option<&IndexReader> {
+        self.merged.as_ref().or_else(|| self.own.first())
+    }
+}
+
 /// Delete processing applied to a tenant's built index.
 struct Purged {
     audit: Vec<purge::audit::AuditRecord>,
@@ -682,27 +694,18 @@ async fn apply_deletes(
         return Ok(b);
     }
     // The index as it stands: the merged/retained output, or the tenant's single file.
-    let source = match &b.upload {
+    let merged = match &b.upload {
         Some((o, _)) => Some(o.reader().map_err(index_err(job.table))?),
         None => None,
     };
-    let own = Arc::clone(own);
-    let table = job.table.to_owned();
-    let series = tokio::task::spawn_blocking(move || -> Result<Vec<loki_tsdb::Series>> {
-        let ie = index_err(&table);
-        let reader = match &source {
-            Some(r) => r,
-            None => match own.first() {
-                Some(r) => r,
-                None => return Ok(Vec::new()),
-            },
-        };
-        let mut out = Vec::new();
-        let mut cur = reader.series().map_err(&ie)?;
-        while cur.advance().map_err(&ie)? {
-            out.push(cur.to_series());
-        }
-        Ok(out)
+    let reader = Arc::new(TenantIndex {
+        merged,
+        own: Arc::clone(own),
+    });
+    let (scan_reader, reqs, table) = (Arc::clone(&reader), requests.clone(), job.table.to_owned());
+    let selection = tokio::task::spawn_blocking(move || match scan_reader.get() {
+        Some(r) => purge::process::Selection::scan(r, &reqs).map_err(index_err(&table)),
+        None => Ok(purge::process::Selection::default()),
     })
     .await
     .map_err(|e| CompactorError::Task(e.to_string()))??;
@@ -722,25 +725,36 @@ async fn apply_deletes(
         concurrency: 8,
         metrics: job.metrics,
     };
-    let mut r = purge::process::process_tenant(&pj, series).await?;
-    if let Some(series) = r.series.take() {
+    let mut r = purge::process::process_tenant(&pj, selection).await?;
+    if let Some(edits) = r.edits.take() {
+        let version = job.period.version;
+        let table = job.table.to_owned();
+        let out = OutputSpec {
+            cap: job.output_in_memory_max,
+            dir: job.spill.map(|(d, _)| d.join(job.table).join("out")),
+            stem: tenant.to_owned(),
+        };
+        let scratch = job.spill.map(|(d, _)| d.join(job.table));
+        // Streamed like retention's rewrite: the kept series are never collected.
+        let (rewritten, summary) = tokio::task::spawn_blocking(move || {
+            let tmp = std::env::temp_dir();
+            let dir = scratch.as_deref().unwrap_or(&tmp);
+            let view = reader
+                .get()
+                .ok_or_else(|| CompactorError::Task(format!("{table}: no index to rewrite")))?
+                .view();
+            let (w, summary) =
+                filter_in(view, version, out.writer(), dir, &edits).map_err(index_err(&table))?;
+            Ok::<_, CompactorError>((finish_output(&table, w)?, summary))
+        })
+        .await
+        .map_err(|e| CompactorError::Task(e.to_string()))??;
         b.delete_sources = true;
-        if series.is_empty() {
+        if summary.series == 0 {
             b.upload = None;
             b.action = "deleted";
         } else {
-            let version = job.period.version;
-            let table = job.table.to_owned();
-            let (bytes, summary) = tokio::task::spawn_blocking(move || {
-                let mut builder = IndexBuilder::new(version);
-                for s in series {
-                    builder.add_series(s.labels, s.fingerprint, s.chunks);
-                }
-                builder.build().map_err(index_err(&table))
-            })
-            .await
-            .map_err(|e| CompactorError::Task(e.to_string()))??;
-            b.upload = Some((Output::Mem(Bytes::from(bytes)), summary));
+            b.upload = Some((rewritten, summary));
             b.action = "modified";
         }
     }

@@ -18,7 +18,7 @@ use futures::StreamExt;
 use loki_bucket::Bucket;
 use loki_chunk::{ChunkKey, ChunkObject};
 use loki_config::SchemaVersion;
-use loki_tsdb::{ChunkMeta, Series};
+use loki_tsdb::{ChunkFilter, ChunkMeta, IndexReader, Series};
 
 use crate::error::{CompactorError, Result};
 use crate::metrics::{names, Metrics};
@@ -57,8 +57,9 @@ pub struct TenantJob<'a> {
 /// What processing did to the index.
 #[derive(Debug, Default)]
 pub struct TenantResult {
-    /// The new series list when the index changes (chunkless series dropped).
-    pub series: Option<Vec<Series>>,
+    /// The changes to the index's chunk refs, when there are any: applied with
+    /// `loki_tsdb::filter_in` (chunkless series dropped), never by collecting series.
+    pub edits: Option<ChunkEdits>,
     /// Original chunks to mark for deletion.
     pub marked: Vec<ExpiredChunk>,
     /// Audit records.
@@ -151,13 +152,99 @@ struct Work {
     reqs: Vec<Arc<Compiled>>,
 }
 
-/// Applies `job.requests` to `series` (the tenant's index after merging and retention).
-pub async fn process_tenant(job: &TenantJob<'_>, series: Vec<Series>) -> Result<TenantResult> {
+/// A chunk ref in a tenant index: stored fingerprint and (min, max, checksum).
+type RefKey = (u64, (i64, i64, u32));
+
+/// Chunk refs to drop or replace in a tenant index. As a [`ChunkFilter`] it is a pure
+/// function of each series' fingerprint and chunks, as `filter_in` needs.
+#[derive(Debug, Default)]
+pub struct ChunkEdits {
+    removed: HashSet<RefKey>,
+    replaced: HashMap<RefKey, ChunkMeta>,
+}
+
+impl ChunkEdits {
+    /// True when nothing changes.
+    pub fn is_empty(&self) -> bool {
+        self.removed.is_empty() && self.replaced.is_empty()
+    }
+}
+
+impl ChunkFilter for ChunkEdits {
+    fn retain(&self, _: u64, _: &[(&str, &str)], fp: u64, chunks: &mut Vec<ChunkMeta>) {
+        let mut touched = false;
+        chunks.retain_mut(|c| {
+            let k = (fp, c.key());
+            if self.removed.contains(&k) {
+                touched = true;
+                return false;
+            }
+            if let Some(n) = self.replaced.get(&k) {
+                *c = *n;
+                touched = true;
+            }
+            true
+        });
+        if touched {
+            // A rewritten chunk may start later than its original.
+            chunks.sort_by_key(ChunkMeta::key);
+            chunks.dedup_by_key(|c| c.key());
+        }
+    }
+}
+
+/// The series of a tenant index that some request selects: only these are held (the rest
+/// of the index is never collected).
+#[derive(Debug, Default)]
+pub struct Selection {
+    series: Vec<Series>,
+}
+
+impl Selection {
+    /// Scans `reader` for series matched by any of `requests`, releasing the pages of a
+    /// mapped index as it goes.
+    pub fn scan(reader: &IndexReader, requests: &[Arc<Compiled>]) -> loki_tsdb::Result<Self> {
+        let mut out = Selection::default();
+        let mut cur = reader.series()?;
+        let mut n = 0u64;
+        while cur.advance()? {
+            n += 1;
+            if n % 2048 == 0 {
+                reader.release_memory();
+            }
+            if cur.chunks().is_empty() {
+                continue;
+            }
+            let labels: Vec<(&str, &str)> = cur.labels().collect();
+            if requests
+                .iter()
+                .any(|r| r.selector.matches_stream(labels.iter().copied()))
+            {
+                out.series.push(cur.to_series());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Series selected.
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    /// True when no series is selected.
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+}
+
+/// Applies `job.requests` to the selected series of a tenant index (after merging and
+/// retention); the returned edits rewrite the index.
+pub async fn process_tenant(job: &TenantJob<'_>, selection: Selection) -> Result<TenantResult> {
+    let series = selection.series;
     let table_start = job.day.saturating_mul(DAY_MS);
     let table_end = table_start.saturating_add(DAY_MS - 1);
     let mut out = TenantResult::default();
-    let mut removed: HashSet<(usize, usize)> = HashSet::new();
-    let mut replaced: HashMap<(usize, usize), ChunkMeta> = HashMap::new();
+    let mut edits = ChunkEdits::default();
     let mut work = Vec::new();
     let mut streams: Vec<Arc<Vec<(String, String)>>> = Vec::with_capacity(series.len());
     for (si, s) in series.iter().enumerate() {
@@ -190,7 +277,7 @@ pub async fn process_tenant(job: &TenantJob<'_>, series: Vec<Series>) -> Result<
             });
             if let Some(r) = whole {
                 tracing::debug!(chunk = %chunk_id(job.tenant, s.fingerprint, c), "no chunks to retain: the whole chunk is deleted");
-                removed.insert((si, ci));
+                edits.removed.insert((s.fingerprint, c.key()));
                 let id = chunk_id(job.tenant, s.fingerprint, c);
                 out.marked.push(marked(&id, c, &r.req.request_id));
                 out.audit.push(record(
@@ -259,7 +346,7 @@ pub async fn process_tenant(job: &TenantJob<'_>, series: Vec<Series>) -> Result<
                 out.skipped.push((id, reason));
             }
             Fate::Deleted { removed: n, hits } => {
-                removed.insert((si, ci));
+                edits.removed.insert((s.fingerprint, c.key()));
                 out.lines_deleted += n;
                 if c.min_time >= table_start {
                     out.lines_deleted_by_filters += hits.by_filters;
@@ -277,10 +364,10 @@ pub async fn process_tenant(job: &TenantJob<'_>, series: Vec<Series>) -> Result<
                 }
                 let new_id = chunk_id(job.tenant, s.fingerprint, &new.meta);
                 if indexed {
-                    replaced.insert((si, ci), new.meta);
+                    edits.replaced.insert((s.fingerprint, c.key()), new.meta);
                     out.uploaded.push(new_id.clone());
                 } else {
-                    removed.insert((si, ci));
+                    edits.removed.insert((s.fingerprint, c.key()));
                 }
                 if c.min_time >= table_start {
                     out.lines_deleted_by_filters += hits.by_filters;
@@ -313,26 +400,9 @@ pub async fn process_tenant(job: &TenantJob<'_>, series: Vec<Series>) -> Result<
             out.lines_redacted as f64,
         );
     }
-    if removed.is_empty() && replaced.is_empty() {
-        return Ok(out);
+    if !edits.is_empty() {
+        out.edits = Some(edits);
     }
-    let mut next = Vec::with_capacity(series.len());
-    for (si, mut s) in series.into_iter().enumerate() {
-        let mut chunks: Vec<ChunkMeta> = Vec::with_capacity(s.chunks.len());
-        for (ci, c) in s.chunks.iter().enumerate() {
-            if removed.contains(&(si, ci)) {
-                continue;
-            }
-            chunks.push(replaced.get(&(si, ci)).copied().unwrap_or(*c));
-        }
-        chunks.sort_by_key(ChunkMeta::key);
-        chunks.dedup_by_key(|c| c.key());
-        if !chunks.is_empty() {
-            s.chunks = chunks;
-            next.push(s);
-        }
-    }
-    out.series = Some(next);
     Ok(out)
 }
 
