@@ -97,6 +97,16 @@ fn open(b: Backend, opts: BucketOptions) -> Option<(Bucket, Option<tempfile::Tem
     }
 }
 
+/// A fresh bucket on `b` with a fault injector in its request path.
+fn open_faulted(b: Backend) -> Option<(Bucket, Option<tempfile::TempDir>, Arc<FaultInjector>)> {
+    let faults = FaultInjector::new();
+    let opts = BucketOptions {
+        faults: Some(Arc::clone(&faults)),
+        ..opts()
+    };
+    open(b, opts).map(|(bucket, guard)| (bucket, guard, faults))
+}
+
 fn opts() -> BucketOptions {
     BucketOptions {
         retry: fast_retry(),
@@ -401,14 +411,7 @@ async fn golden_multitenant_store_layout(b: Backend) {
 }
 
 async fn faults_are_retried_then_reported(b: Backend) {
-    let faults = FaultInjector::new();
-    let Some((bucket, _g)) = open(
-        b,
-        BucketOptions {
-            faults: Some(Arc::clone(&faults)),
-            ..opts()
-        },
-    ) else {
+    let Some((bucket, _g, faults)) = open_faulted(b) else {
         return;
     };
     bucket
@@ -464,14 +467,7 @@ async fn faults_are_retried_then_reported(b: Backend) {
 /// ones; a part failing transiently restarts the upload from the file, a permanent failure
 /// leaves no object.
 async fn uploads_local_files_whole_or_in_parts(b: Backend) {
-    let faults = FaultInjector::new();
-    let Some((bucket, _g)) = open(
-        b,
-        BucketOptions {
-            faults: Some(Arc::clone(&faults)),
-            ..opts()
-        },
-    ) else {
+    let Some((bucket, _g, faults)) = open_faulted(b) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -527,14 +523,7 @@ async fn uploads_local_files_whole_or_in_parts(b: Backend) {
 }
 
 async fn truncated_bodies_are_detected(b: Backend) {
-    let faults = FaultInjector::new();
-    let Some((bucket, _g)) = open(
-        b,
-        BucketOptions {
-            faults: Some(Arc::clone(&faults)),
-            ..opts()
-        },
-    ) else {
+    let Some((bucket, _g, faults)) = open_faulted(b) else {
         return;
     };
     let data = Bytes::from(vec![7u8; 4096]);
@@ -562,14 +551,7 @@ async fn truncated_bodies_are_detected(b: Backend) {
 }
 
 async fn listing_resumes_after_a_failed_page(b: Backend) {
-    let faults = FaultInjector::new();
-    let Some((bucket, _g)) = open(
-        b,
-        BucketOptions {
-            faults: Some(Arc::clone(&faults)),
-            ..opts()
-        },
-    ) else {
+    let Some((bucket, _g, faults)) = open_faulted(b) else {
         return;
     };
     for i in 0..20 {

@@ -13,12 +13,7 @@ use loki_bucket::compactor_state;
 #[test]
 fn once_compacts_with_loki_style_flags() {
     let tmp = tempfile::tempdir().unwrap();
-    setup(
-        "multitenant-gzip",
-        "store",
-        "loki-compactor.yaml",
-        tmp.path(),
-    );
+    multitenant(tmp.path());
     let cfg = tmp.path().join("loki.yaml");
     let out = Command::new(BIN)
         .arg(format!("-config.file={}", cfg.display()))
@@ -145,12 +140,7 @@ fn dry_run_reports_what_loki_deleted_and_changes_nothing() {
 #[test]
 fn serves_endpoints_and_only_the_lease_holder_acts() {
     let tmp = tempfile::tempdir().unwrap();
-    setup(
-        "multitenant-gzip",
-        "store",
-        "loki-compactor.yaml",
-        tmp.path(),
-    );
+    multitenant(tmp.path());
     let cfg = tmp.path().join("loki.yaml");
     let (p1, p2) = (free_port(), free_port());
     let start = |port: u16, holder: &str| {
@@ -241,12 +231,7 @@ fn serves_endpoints_and_only_the_lease_holder_acts() {
 #[test]
 fn a_legacy_lease_json_keeps_the_new_build_on_standby() {
     let tmp = tempfile::tempdir().unwrap();
-    setup(
-        "multitenant-gzip",
-        "store",
-        "loki-compactor.yaml",
-        tmp.path(),
-    );
+    multitenant(tmp.path());
     let cfg = tmp.path().join("loki.yaml");
     let bucket = tmp.path().join("bucket");
     let legacy = bucket.join(compactor_state::LEGACY_LEASE);
@@ -316,12 +301,7 @@ fn a_legacy_lease_json_keeps_the_new_build_on_standby() {
 #[test]
 fn stale_staging_files_are_removed_at_start() {
     let tmp = tempfile::tempdir().unwrap();
-    setup(
-        "multitenant-gzip",
-        "store",
-        "loki-compactor.yaml",
-        tmp.path(),
-    );
+    multitenant(tmp.path());
     let b = tmp.path().join("bucket");
     let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
     let make = |rel: &str, old: bool| {
@@ -368,12 +348,7 @@ fn stale_staging_files_are_removed_at_start() {
 #[test]
 fn once_exit_codes_and_log_flags() {
     let tmp = tempfile::tempdir().unwrap();
-    setup(
-        "multitenant-gzip",
-        "store",
-        "loki-compactor.yaml",
-        tmp.path(),
-    );
+    multitenant(tmp.path());
     let cfg = tmp.path().join("loki.yaml");
     let bad = tmp
         .path()
@@ -430,12 +405,7 @@ fn once_exit_codes_and_log_flags() {
 #[test]
 fn no_compact_markers_listed_and_removed() {
     let tmp = tempfile::tempdir().unwrap();
-    setup(
-        "multitenant-gzip",
-        "store",
-        "loki-compactor.yaml",
-        tmp.path(),
-    );
+    multitenant(tmp.path());
     let cfg = format!("-config.file={}", tmp.path().join("loki.yaml").display());
     let marker = tmp
         .path()

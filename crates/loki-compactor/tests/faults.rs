@@ -44,12 +44,7 @@ fn same_as_loki(root: &std::path::Path) {
 #[test]
 fn transient_faults_are_retried() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = setup(
-        "multitenant-gzip",
-        "store",
-        "loki-compactor.yaml",
-        tmp.path(),
-    );
+    let cfg = multitenant(tmp.path());
     let faults = FaultInjector::new();
     faults.add(FaultRule::new(Fault::Unavailable).on(&[Op::Put]).times(2));
     faults.add(FaultRule::new(Fault::Throttled).on(&[Op::Get]).times(2));
@@ -64,12 +59,7 @@ fn transient_faults_are_retried() {
 #[test]
 fn permanent_faults_fail_cleanly_then_a_later_cycle_finishes() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = setup(
-        "multitenant-gzip",
-        "store",
-        "loki-compactor.yaml",
-        tmp.path(),
-    );
+    let cfg = multitenant(tmp.path());
     let before_chunks: Vec<String> = files(&tmp.path().join("bucket"))
         .into_iter()
         .filter(|f| !f.starts_with("index/"))
@@ -158,12 +148,7 @@ fn a_table_that_keeps_failing_gets_a_no_compact_marker() {
 fn tenant_inputs_are_deleted_before_multi_tenant_uploads() {
     let tmp = tempfile::tempdir().unwrap();
     // Old per-tenant files from an earlier compaction plus new multi-tenant uploads.
-    let cfg = setup(
-        "multitenant-gzip",
-        "store",
-        "loki-compactor.yaml",
-        tmp.path(),
-    );
+    let cfg = multitenant(tmp.path());
     let bucket = tmp.path().join("bucket");
     let c = Compactor::new(cfg.clone(), Options::default()).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();

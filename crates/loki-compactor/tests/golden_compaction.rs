@@ -114,12 +114,7 @@ fn multitenant_gzip_spilled_inputs() {
 #[test]
 fn newest_first_including_the_current_day() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = setup(
-        "multitenant-gzip",
-        "store",
-        "loki-compactor.yaml",
-        tmp.path(),
-    );
+    let cfg = multitenant(tmp.path());
     let today = loki_compactor::Clock::system()
         .now_ms()
         .div_euclid(86_400_000);

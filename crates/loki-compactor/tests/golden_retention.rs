@@ -18,12 +18,7 @@ use loki_compactor::Clock;
 const RUN_NS: i64 = 1_795_612_645_795_000_000;
 
 fn deleted() -> BTreeSet<String> {
-    std::fs::read_to_string(golden("retention").join("deleted-chunks.tsv"))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| l.split('\t').nth(1).unwrap().to_owned())
-        .collect()
+    retention_deleted_chunks()
 }
 
 fn chunk_files(store: &std::path::Path) -> BTreeSet<String> {

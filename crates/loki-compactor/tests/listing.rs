@@ -15,12 +15,7 @@ use loki_compactor::runner::{Compactor, Options};
 #[test]
 fn uploads_added_during_a_pass_are_kept_for_the_next() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = setup(
-        "multitenant-gzip",
-        "store",
-        "loki-compactor.yaml",
-        tmp.path(),
-    );
+    let cfg = multitenant(tmp.path());
     let idx = tmp.path().join("bucket/index");
     let late = idx.join("index_20778/1795700000-ingester-1-1795700000000000000.tsdb.gz");
     let source = golden("multitenant-gzip")

@@ -89,12 +89,7 @@ fn sigterm_mid_cycle_abandons_the_step_releases_the_lease_and_the_next_run_finis
 #[test]
 fn sigterm_while_waiting_for_another_holders_lease_exits_at_once() {
     let tmp = tempfile::tempdir().unwrap();
-    setup(
-        "multitenant-gzip",
-        "store",
-        "loki-compactor.yaml",
-        tmp.path(),
-    );
+    multitenant(tmp.path());
     let cfg = tmp.path().join("loki.yaml");
     let bucket = tmp.path().join("bucket");
     // Another instance holds the lease for the next hour.

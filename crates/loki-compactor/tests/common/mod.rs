@@ -56,6 +56,11 @@ pub fn setup(dataset: &str, store: &str, yaml: &str, root: &Path) -> LokiConfig 
     LokiConfig::from_yaml(&text, &path, false).unwrap()
 }
 
+/// The golden `multitenant-gzip` store with its compactor config, under `root`.
+pub fn multitenant(root: &Path) -> LokiConfig {
+    setup("multitenant-gzip", "store", "loki-compactor.yaml", root)
+}
+
 /// Every file under `dir`, relative, sorted.
 pub fn files(dir: &Path) -> Vec<String> {
     fn walk(base: &Path, d: &Path, out: &mut Vec<String>) {
