@@ -144,6 +144,30 @@ fn compacts_golden_store_on_s3() {
     }
 }
 
+/// Every input streamed to disk and every output through a scratch file and
+/// `Bucket::put_file`: the same per-tenant indexes on S3.
+#[test]
+fn compacts_on_s3_with_every_output_through_a_scratch_file() {
+    let Some((endpoint, bucket_name)) = env() else {
+        return;
+    };
+    let cfg = s3_config(&endpoint, &bucket_name, &fresh_prefix("compactor-files"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let spec = cfg.period_store(0).unwrap().clone();
+    let bucket = Bucket::from_spec(&spec, BucketOptions::default()).unwrap();
+    upload_golden(&rt, &bucket);
+    let opts = Options {
+        output_in_memory_max_bytes: 0,
+        stream_downloads_above_bytes: 0,
+        ..Default::default()
+    };
+    let c = Compactor::new(cfg, opts).unwrap();
+    let report = rt.block_on(c.run_once()).unwrap();
+    assert!(report.pass.failed.is_empty());
+    assert!(!report.pass.tables.is_empty());
+    same_as_loki_on_s3(&rt, &bucket);
+}
+
 /// `loki_objstore_bucket_operations_total` of `op`, summed over buckets.
 fn op_requests(metrics: &str, op: &str) -> f64 {
     let label = format!("operation=\"{op}\"}}");
