@@ -43,8 +43,36 @@ use crate::version::FormatVersion;
 use crate::view::IndexView;
 use crate::writer::{IndexWriter, WriteSummary};
 
-/// Input and scratch pages are released after this many series.
+/// Symbol maps in scratch files (and, with a filter, whole inputs: its
+/// symbol lookups are not sequential) are released after this many series.
 const RELEASE_EVERY: u64 = 1 << 11;
+/// An input's pages behind a forward pass (its series, or its symbol
+/// table) are released every time it moves on by this many bytes: a
+/// `madvise` call per input per 256 KiB read bounds what every input keeps
+/// resident without paying for calls that find nothing to release.
+const RELEASE_BYTES: usize = 256 << 10;
+
+/// How far a forward pass over one region of an input (its series, its
+/// series refs, its symbol table) has released the pages behind it.
+#[derive(Debug, Clone, Copy)]
+struct Behind {
+    to: usize,
+}
+
+impl Behind {
+    fn new(at: usize) -> Self {
+        Behind { to: at }
+    }
+
+    /// The pass has reached file offset `at`.
+    #[inline]
+    fn reached(&mut self, reader: &IndexReader, at: usize) {
+        if at >= self.to + RELEASE_BYTES {
+            reader.release_range(self.to, at);
+            self.to = at;
+        }
+    }
+}
 
 /// A series being merged: label symbol ids (output numbering) and chunks.
 type Pending = (Vec<(u32, u32)>, Vec<ChunkMeta>);
@@ -69,6 +97,10 @@ struct Input<'r, 'f> {
     kept_marked: u64,
     /// The current series' labels as strings, for the filter.
     names: Vec<(&'r str, &'r str)>,
+    /// Pages released behind the pass over the series records.
+    records_behind: Behind,
+    /// Pages released behind the pass over the series refs.
+    refs_behind: Behind,
 }
 
 impl<'r> Input<'r, '_> {
@@ -76,6 +108,8 @@ impl<'r> Input<'r, '_> {
         self.pos = 0;
         self.read = 0;
         self.kept = 0;
+        self.records_behind = Behind::new(0);
+        self.refs_behind = Behind::new(self.refs_at);
     }
 
     /// Decodes the next series of the view that the filter (if any) leaves
@@ -137,8 +171,15 @@ impl<'r> Input<'r, '_> {
         // Counted in records read, not series kept, so that a filter
         // dropping long runs of series still releases pages.
         if self.read % RELEASE_EVERY == 0 {
-            self.release();
+            self.map.release();
+            if self.filter.is_some() {
+                self.view.reader().release_memory();
+            }
         }
+        // Refs ascend, so everything before this record is behind the pass.
+        let reader = self.view.reader();
+        self.records_behind.reached(reader, r as usize * 16);
+        self.refs_behind.reached(reader, self.refs_at + self.pos);
         Ok(true)
     }
 
@@ -191,14 +232,17 @@ fn mark_used(inputs: &mut [Input<'_, '_>]) -> Result<()> {
 /// merged from the inputs' sorted tables; fills every input's map.
 fn merge_symbols(inputs: &mut [Input<'_, '_>], dir: &Option<PathBuf>) -> Result<SymbolsBuilder> {
     struct SymCursor<'r> {
+        reader: &'r IndexReader,
         file: &'r [u8],
         at: usize,
         idx: u32,
         left: usize,
+        behind: Behind,
     }
     impl<'r> SymCursor<'r> {
         /// Next used symbol: (index, bytes).
         fn next(&mut self, map: &U32Table) -> Option<(u32, &'r [u8])> {
+            self.behind.reached(self.reader, self.at);
             while self.left > 0 {
                 let (start, len) = entry_at(self.file, self.at);
                 self.at = start + len;
@@ -218,10 +262,12 @@ fn merge_symbols(inputs: &mut [Input<'_, '_>], dir: &Option<PathBuf>) -> Result<
             let r = inp.view.reader();
             let (at, left) = r.symbol_table().entries_start();
             SymCursor {
+                reader: r,
                 file: r.bytes(),
                 at,
                 idx: 0,
                 left,
+                behind: Behind::new(at),
             }
         })
         .collect();
@@ -235,19 +281,24 @@ fn merge_symbols(inputs: &mut [Input<'_, '_>], dir: &Option<PathBuf>) -> Result<
     let mut last: Option<&[u8]> = None;
     let mut next_id = 0u32;
     let mut seen = 0u64;
-    while let Some(Reverse((b, i, idx))) = heap.pop() {
+    // The top is replaced in place (one sift) rather than popped and pushed.
+    while let Some(mut top) = heap.peek_mut() {
+        let Reverse((b, i, idx)) = *top;
         if last != Some(b) {
             out.push(b)?;
             next_id += 1;
             last = Some(b);
         }
         inputs[i].map.set(idx, next_id);
-        if let Some((idx, b)) = cursors[i].next(&inputs[i].map) {
-            heap.push(Reverse((b, i, idx)));
+        match cursors[i].next(&inputs[i].map) {
+            Some((idx, b)) => *top = Reverse((b, i, idx)),
+            None => {
+                std::collections::binary_heap::PeekMut::pop(top);
+            }
         }
         seen += 1;
         if seen % (RELEASE_EVERY * 8) == 0 {
-            inputs.iter().for_each(Input::release);
+            inputs.iter().for_each(|inp| inp.map.release());
         }
     }
     inputs.iter().for_each(Input::release);
@@ -305,8 +356,13 @@ pub(crate) fn merge_views<W: Write>(
             kept: 0,
             kept_marked: 0,
             names: Vec::new(),
+            records_behind: Behind::new(0),
+            refs_behind: Behind::new(refs_at),
         });
     }
+    // Setting up the views looked up symbols and postings all over each
+    // input; pass 1 walks one input at a time, so start it from nothing.
+    inputs.iter().for_each(Input::release);
     mark_used(&mut inputs)?;
     let symbols = merge_symbols(&mut inputs, &dir)?.finish()?;
     let mut w = IndexWriter::with_symbols(out, version, symbols, dir)?;

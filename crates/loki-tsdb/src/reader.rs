@@ -119,32 +119,45 @@ enum GunzipError {
 /// Objects up to this raw size are decompressed in one go by libdeflate;
 /// larger ones stream, so that several downloads decompressing at once
 /// never hold more than this each.
-const GUNZIP_MAPPED_MAX: usize = 8 << 20;
+const GUNZIP_BUFFERED_MAX: usize = 8 << 20;
+/// Size of the writes that fill a scratch file.
+const WRITE_PIECE: usize = 64 << 10;
 
 /// Decompresses `gz` into `file`. Loki's single-member objects of up to
-/// [`GUNZIP_MAPPED_MAX`] go through libdeflate straight into a writable
-/// mapping of the file sized by the gzip trailer (no heap copy); anything
-/// else streams through flate2 in bounded memory.
+/// [`GUNZIP_BUFFERED_MAX`] go through libdeflate into a buffer of the size
+/// the gzip trailer gives, written to the file in one call and freed;
+/// anything else streams through flate2 in bounded memory. (Decompressing
+/// straight into a writable shared mapping of the file avoids the copy but
+/// costs a third more CPU: every page goes through the file system's
+/// write-fault path.)
 fn gunzip_into_file(gz: &[u8], file: &mut std::fs::File) -> std::result::Result<(), GunzipError> {
     if gz.len() >= 18 {
         let t = &gz[gz.len() - 4..];
         let isize = u32::from_le_bytes([t[0], t[1], t[2], t[3]]) as usize;
         // Same bound as `gunzip`: a forged trailer cannot make us allocate
         // more than deflate could expand the input to.
-        if isize > 0 && isize <= gz.len().saturating_mul(1040) && isize <= GUNZIP_MAPPED_MAX {
-            file.set_len(isize as u64).map_err(GunzipError::Io)?;
-            // SAFETY: a fresh unnamed scratch file nobody else can open;
-            // the mapping is dropped before the file is read back.
-            let mut out = unsafe { memmap2::MmapOptions::new().populate().map_mut(&*file) }
+        if isize > 0 && isize <= gz.len().saturating_mul(1040) && isize <= GUNZIP_BUFFERED_MAX {
+            // An anonymous mapping rather than a `Vec`: its pages go back to
+            // the system when it is dropped, where the allocator would keep a
+            // freed buffer of this size resident in the thread's arena.
+            let mut out = memmap2::MmapOptions::new()
+                .len(isize)
+                .populate()
+                .map_anon()
                 .map_err(GunzipError::Io)?;
             let mut d = libdeflater::Decompressor::new();
             if let Ok(n) = d.gzip_decompress(gz, &mut out) {
                 if n == isize {
+                    // In pieces: the page cache sizes its folios by the
+                    // write, and a read fault maps a whole folio, so one
+                    // large write would make every page touched by the
+                    // merge cost up to the whole file in resident memory.
+                    for piece in out.chunks(WRITE_PIECE) {
+                        std::io::Write::write_all(file, piece).map_err(GunzipError::Io)?;
+                    }
                     return Ok(());
                 }
             }
-            drop(out);
-            file.set_len(0).map_err(GunzipError::Io)?;
         }
     }
     use std::io::{Seek, Write};
@@ -286,6 +299,26 @@ impl IndexReader {
         }
     }
 
+    /// Like [`IndexReader::release_memory`], for the whole pages inside
+    /// `start..end` (byte offsets, clamped to the file): what a forward
+    /// pass has left behind, at a cost proportional to that range.
+    pub(crate) fn release_range(&self, start: usize, end: usize) {
+        #[cfg(unix)]
+        if let Backing::Mmap(m) = &self.data {
+            const PAGE: usize = 4096;
+            let start = start.next_multiple_of(PAGE);
+            let end = end.min(m.len()) / PAGE * PAGE;
+            if end > start {
+                // SAFETY: as in `release_memory`: a read-only mapping of a
+                // file never written while mapped; dropping pages in range
+                // only makes the next access fault the same bytes back in.
+                let _ = unsafe {
+                    m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+                };
+            }
+        }
+    }
+
     /// Decompresses a gzip object into a scratch file in `scratch_dir` and
     /// maps it: the raw index never sits on the heap, and its pages can be
     /// released with [`IndexReader::release_memory`]. The file is unlinked
@@ -307,7 +340,12 @@ impl IndexReader {
         // SAFETY: an unnamed scratch file only this function can reach; it
         // is never written after this point (see `open` for the contract).
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
-        Self::from_backing(Backing::Mmap(map))
+        let r = Self::from_backing(Backing::Mmap(map))?;
+        // Opening read the symbol and postings offset tables: drop those
+        // pages, which a table of many inputs would otherwise keep resident
+        // until the merge gets to each of them.
+        r.release_memory();
+        Ok(r)
     }
 
     /// Like [`IndexReader::from_gzip_in`], for an index read from a stream (e.g. a
@@ -335,7 +373,12 @@ impl IndexReader {
         // SAFETY: an unnamed scratch file only this function can reach; it
         // is never written after this point (see `open` for the contract).
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
-        Self::from_backing(Backing::Mmap(map))
+        let r = Self::from_backing(Backing::Mmap(map))?;
+        // Opening read the symbol and postings offset tables: drop those
+        // pages, which a table of many inputs would otherwise keep resident
+        // until the merge gets to each of them.
+        r.release_memory();
+        Ok(r)
     }
 
     /// Format version of this file.
