@@ -375,6 +375,7 @@ pub(crate) fn merge_views<W: Write>(
     }
     let mut group: Vec<Pending> = Vec::new();
     let mut spare: Vec<Pending> = Vec::new();
+    let mut written = 0u64;
     while let Some(&Reverse((fp, _))) = heap.peek() {
         // Gather every series with this fingerprint from every input. The
         // heap top is replaced in place (one sift) rather than popped and
@@ -421,6 +422,12 @@ pub(crate) fn merge_views<W: Write>(
             }
             sort_dedup_chunks(&mut group[k].1);
             w.add_series(fp, &group[k].0, &group[k].1)?;
+            written += 1;
+            // Many small inputs each read fewer than RELEASE_EVERY records between
+            // their own releases: release all of them as the output grows too.
+            if written % RELEASE_EVERY == 0 {
+                inputs.iter().for_each(Input::release);
+            }
             k = j;
         }
         spare.append(&mut group);
