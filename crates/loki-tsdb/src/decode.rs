@@ -78,8 +78,19 @@ impl<'a> Decoder<'a> {
     /// Go `binary.Uvarint`: at most 10 bytes, the 10th may only hold one bit.
     #[inline(always)]
     pub(crate) fn uvarint(&mut self, what: &'static str) -> Result<u64> {
-        // With 10 bytes available no per-byte bounds check is needed; most
-        // varints in an index are 1–4 bytes.
+        // Most varints in an index (symbol indices, lengths) are one or two
+        // bytes: settle those before the general loop.
+        if let Some(&[b0, b1]) = self.buf.get(self.pos..self.pos + 2) {
+            if b0 < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(b0));
+            }
+            if b1 < 0x80 {
+                self.pos += 2;
+                return Ok(u64::from(b0 & 0x7f) | (u64::from(b1) << 7));
+            }
+        }
+        // With 10 bytes available no per-byte bounds check is needed.
         if let Some(w) = self.buf.get(self.pos..self.pos + 10) {
             let mut x: u64 = 0;
             for (i, &b) in w.iter().enumerate() {
