@@ -51,6 +51,10 @@ const RELEASE_EVERY: u64 = 1 << 11;
 /// `madvise` call per input per 256 KiB read bounds what every input keeps
 /// resident without paying for calls that find nothing to release.
 const RELEASE_BYTES: usize = 256 << 10;
+/// Many small inputs each stay under [`RELEASE_BYTES`] between their own
+/// releases; once what they hold together passes this, the pages behind
+/// every one of them are released.
+const SWEEP_BYTES: usize = 16 << 20;
 
 /// How far a forward pass over one region of an input (its series, its
 /// series refs, its symbol table) has released the pages behind it.
@@ -68,6 +72,18 @@ impl Behind {
     #[inline]
     fn reached(&mut self, reader: &IndexReader, at: usize) {
         if at >= self.to + RELEASE_BYTES {
+            self.release(reader, at);
+        }
+    }
+
+    /// Bytes behind `at` not yet released.
+    fn pending(&self, at: usize) -> usize {
+        at.saturating_sub(self.to)
+    }
+
+    /// Releases everything behind `at` now.
+    fn release(&mut self, reader: &IndexReader, at: usize) {
+        if at > self.to {
             reader.release_range(self.to, at);
             self.to = at;
         }
@@ -97,6 +113,8 @@ struct Input<'r, 'f> {
     kept_marked: u64,
     /// The current series' labels as strings, for the filter.
     names: Vec<(&'r str, &'r str)>,
+    /// Offset of the last record read in this pass.
+    record_at: usize,
     /// Pages released behind the pass over the series records.
     records_behind: Behind,
     /// Pages released behind the pass over the series refs.
@@ -108,6 +126,7 @@ impl<'r> Input<'r, '_> {
         self.pos = 0;
         self.read = 0;
         self.kept = 0;
+        self.record_at = 0;
         self.records_behind = Behind::new(0);
         self.refs_behind = Behind::new(self.refs_at);
     }
@@ -178,9 +197,24 @@ impl<'r> Input<'r, '_> {
         }
         // Refs ascend, so everything before this record is behind the pass.
         let reader = self.view.reader();
-        self.records_behind.reached(reader, r as usize * 16);
+        self.record_at = r as usize * 16;
+        self.records_behind.reached(reader, self.record_at);
         self.refs_behind.reached(reader, self.refs_at + self.pos);
         Ok(true)
+    }
+
+    /// Bytes behind this pass whose pages are not yet released.
+    fn unreleased(&self) -> usize {
+        self.records_behind.pending(self.record_at)
+            + self.refs_behind.pending(self.refs_at + self.pos)
+    }
+
+    /// Releases the pages behind this pass (and a mapped symbol map).
+    fn release_behind(&mut self) {
+        let reader = self.view.reader();
+        self.records_behind.release(reader, self.record_at);
+        self.refs_behind.release(reader, self.refs_at + self.pos);
+        self.map.release();
     }
 
     /// Output label ids of the current series. Every kept series' symbols
@@ -299,6 +333,17 @@ fn merge_symbols(inputs: &mut [Input<'_, '_>], dir: &Option<PathBuf>) -> Result<
         seen += 1;
         if seen % (RELEASE_EVERY * 8) == 0 {
             inputs.iter().for_each(|inp| inp.map.release());
+            // As in pass 3: many small symbol tables, released together.
+            if cursors
+                .iter()
+                .map(|c| c.behind.pending(c.at))
+                .sum::<usize>()
+                >= SWEEP_BYTES
+            {
+                cursors
+                    .iter_mut()
+                    .for_each(|c| c.behind.release(c.reader, c.at));
+            }
         }
     }
     inputs.iter().for_each(Input::release);
@@ -356,6 +401,7 @@ pub(crate) fn merge_views<W: Write>(
             kept: 0,
             kept_marked: 0,
             names: Vec::new(),
+            record_at: 0,
             records_behind: Behind::new(0),
             refs_behind: Behind::new(refs_at),
         });
@@ -423,10 +469,13 @@ pub(crate) fn merge_views<W: Write>(
             sort_dedup_chunks(&mut group[k].1);
             w.add_series(fp, &group[k].0, &group[k].1)?;
             written += 1;
-            // Many small inputs each read fewer than RELEASE_EVERY records between
-            // their own releases: release all of them as the output grows too.
-            if written % RELEASE_EVERY == 0 {
-                inputs.iter().for_each(Input::release);
+            // Many small inputs each read fewer than RELEASE_BYTES between
+            // their own releases: release behind all of them once together
+            // they hold SWEEP_BYTES.
+            if written % RELEASE_EVERY == 0
+                && inputs.iter().map(Input::unreleased).sum::<usize>() >= SWEEP_BYTES
+            {
+                inputs.iter_mut().for_each(Input::release_behind);
             }
             k = j;
         }
