@@ -421,7 +421,7 @@ pub(crate) fn merge_views<W: Write>(
     }
     let mut group: Vec<Pending> = Vec::new();
     let mut spare: Vec<Pending> = Vec::new();
-    let mut written = 0u64;
+    let mut gathered = 0u64;
     while let Some(&Reverse((fp, _))) = heap.peek() {
         // Gather every series with this fingerprint from every input. The
         // heap top is replaced in place (one sift) rather than popped and
@@ -468,16 +468,18 @@ pub(crate) fn merge_views<W: Write>(
             }
             sort_dedup_chunks(&mut group[k].1);
             w.add_series(fp, &group[k].0, &group[k].1)?;
-            written += 1;
-            // Many small inputs each read fewer than RELEASE_BYTES between
-            // their own releases: release behind all of them once together
-            // they hold SWEEP_BYTES.
-            if written % RELEASE_EVERY == 0
-                && inputs.iter().map(Input::unreleased).sum::<usize>() >= SWEEP_BYTES
-            {
-                inputs.iter_mut().for_each(Input::release_behind);
-            }
             k = j;
+        }
+        // Many small inputs each read less than RELEASE_BYTES between their
+        // own releases: every RELEASE_EVERY series read (not written: many
+        // inputs may hold the same few series), release behind all of them
+        // once together they hold SWEEP_BYTES.
+        let before = gathered / RELEASE_EVERY;
+        gathered += group.len() as u64;
+        if gathered / RELEASE_EVERY != before
+            && inputs.iter().map(Input::unreleased).sum::<usize>() >= SWEEP_BYTES
+        {
+            inputs.iter_mut().for_each(Input::release_behind);
         }
         spare.append(&mut group);
     }
