@@ -483,6 +483,9 @@ pub(crate) fn merge_views<W: Write>(
         }
         spare.append(&mut group);
     }
+    // What the last stretch touched stays resident otherwise, for as long as the
+    // caller keeps its readers (a whole table, for the compactor's uploads).
+    inputs.iter().for_each(Input::release);
     for inp in &inputs {
         if inp.kept != inp.kept_marked {
             return Err(IndexError::InvalidInput(format!(
