@@ -64,6 +64,8 @@ pub struct TableJob<'a> {
     /// Compressed size from which an input is downloaded as a stream into a scratch file
     /// (needs `spill`): memory stays flat however big uploads get.
     pub stream_downloads_above: u64,
+    /// Most inputs merged at once; more are first merged in groups.
+    pub merge_fan_in: usize,
     /// Keep every expired chunk id in the report (memory per chunk; tests and tools).
     pub report_expired_ids: bool,
     /// Delete requests of this retention pass.
@@ -275,6 +277,38 @@ fn finish_output(table: &str, w: OutputWriter) -> Result<Output> {
     })
 }
 
+/// With more than `fan_in` views, merges them in at most `fan_in` groups into scratch
+/// files and returns those (kept alive by the caller while it merges them); otherwise
+/// nothing. The merge is a union with de-duplication, so merging partial merges gives the
+/// same index.
+fn merge_groups(
+    table: &str,
+    views: &[IndexView<'_>],
+    version: loki_tsdb::FormatVersion,
+    out: &OutputSpec,
+    scratch: Option<&std::path::Path>,
+    fan_in: usize,
+) -> Result<Vec<(Output, IndexReader)>> {
+    let fan_in = fan_in.max(2);
+    if views.len() <= fan_in {
+        return Ok(Vec::new());
+    }
+    let group = views.len().div_ceil(fan_in);
+    let spec = OutputSpec {
+        cap: 0,
+        ..out.clone()
+    };
+    views
+        .chunks(group)
+        .map(|g| {
+            let (w, _) = merge_to(g, version, spec.writer(), scratch).map_err(index_err(table))?;
+            let partial = finish_output(table, w)?;
+            let reader = partial.reader().map_err(index_err(table))?;
+            Ok((partial, reader))
+        })
+        .collect()
+}
+
 /// Merges and applies retention for one tenant (runs on a blocking thread).
 #[allow(clippy::too_many_arguments)]
 fn build_tenant(
@@ -288,6 +322,7 @@ fn build_tenant(
     out: &OutputSpec,
     scratch: Option<&std::path::Path>,
     expired: ExpiredLog,
+    fan_in: usize,
 ) -> Result<Built> {
     let ie = index_err(table);
     let mut b = Built {
@@ -307,6 +342,19 @@ fn build_tenant(
         }
         let mut views: Vec<IndexView<'_>> = common.iter().map(|r| r.tenant_view(tenant)).collect();
         views.extend(own.iter().map(IndexReader::view));
+        // Setting up the views read each input's postings: let those pages go before
+        // the merges walk the inputs a group at a time.
+        common
+            .iter()
+            .chain(own)
+            .for_each(IndexReader::release_memory);
+        // Each input the merge walks keeps some pages resident (the kernel maps ~64 KiB
+        // around every fault), so thousands of uploads in one table (a compactor that was
+        // down for a day) are first merged in groups into scratch files.
+        let partials = merge_groups(table, &views, version, out, scratch, fan_in)?;
+        if !partials.is_empty() {
+            views = partials.iter().map(|(_, r)| r.view()).collect();
+        }
         let (w, summary) = merge_to(&views, version, out.writer(), scratch).map_err(&ie)?;
         b.upload = Some((finish_output(table, w)?, summary));
         b.delete_sources = true;
@@ -394,6 +442,9 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
             in_common.insert(t.to_owned());
             tenants.insert(t.to_owned());
         }
+        // Finding the tenants touched the upload's tables: with thousands of uploads
+        // those pages add up, and nothing needs them until the merge.
+        r.release_memory();
     }
     let has_deletes = job.purge.is_some_and(|b| !b.is_empty());
     let retention_table = job.expiry.filter(|e| e.table_gate(job.day) || has_deletes);
@@ -430,6 +481,7 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
             let tname = table.to_owned();
             let scratch = job.spill.map(|(dir, _)| dir.join(table));
             let expired = ExpiredLog::new(day, scratch.clone(), job.report_expired_ids);
+            let fan_in = job.merge_fan_in;
             let built = tokio::task::spawn_blocking(move || {
                 build_tenant(
                     &tname,
@@ -442,6 +494,7 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
                     &out,
                     scratch.as_deref(),
                     expired,
+                    fan_in,
                 )
             })
             .await

@@ -64,6 +64,10 @@ pub struct Options {
     /// Index objects of at least this size (compressed, as listed) are downloaded as a
     /// stream into a scratch file instead of onto the heap (with spilling on).
     pub stream_downloads_above_bytes: u64,
+    /// Most inputs (uploads and per-tenant files) merged at once for one tenant; a table
+    /// with more is merged in up to this many groups first (each input the merge walks
+    /// keeps ~64–300 KiB of its mapping resident).
+    pub merge_fan_in: usize,
     /// Keep every expired chunk id in the pass report (`TableReport::expired[..].ids`).
     /// Off by default: a first retention pass can expire millions of chunks, and the
     /// markers already hold them.
@@ -85,6 +89,7 @@ impl Default for Options {
             stream_downloads_above_bytes: 4 << 20,
             allow_redaction: false,
             report_expired_ids: false,
+            merge_fan_in: 64,
         }
     }
 }
@@ -415,6 +420,7 @@ impl Compactor {
                 stream_downloads_above: self.opts.stream_downloads_above_bytes,
                 purge: batch,
                 report_expired_ids: self.opts.report_expired_ids,
+                merge_fan_in: self.opts.merge_fan_in,
             };
             let r = compact_table(job).await;
             let _ = std::fs::remove_dir_all(self.scratch.join(&t.name));

@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use loki_compactor::runner::{Compactor, Options};
+use std::collections::BTreeMap;
 
 fn check(dataset: &str, before: &str, after: &str) {
     check_with(dataset, before, after, Options::default());
@@ -94,6 +95,77 @@ fn multitenant_gzip_incremental() {
 #[test]
 fn delete_request() {
     check("delete-request", "store", "store-compacted");
+}
+
+/// A table of many uploads (as after a compactor outage) is merged in groups into scratch
+/// files first and the partial merges merged: the per-tenant indexes are byte-identical to
+/// one merge of everything (which the tests above hold to Loki's files).
+#[test]
+fn merging_in_groups_gives_the_same_indexes() {
+    use loki_tsdb::{gzip, ChunkMeta, FormatVersion, IndexBuilder, Labels};
+    let run = |fan_in: usize| -> BTreeMap<String, Vec<u8>> {
+        let tmp = tempfile::tempdir().unwrap();
+        let table = tmp.path().join("bucket/index/index_20777");
+        std::fs::create_dir_all(&table).unwrap();
+        let day_ms: i64 = 20_777 * 86_400_000;
+        for u in 0..9u32 {
+            let mut b = IndexBuilder::new(FormatVersion::V3);
+            for s in 0..40u32 {
+                // Tenants and series overlap across uploads; some chunk refs repeat.
+                let tenant = if (s + u) % 3 == 0 { "t-b" } else { "t-a" };
+                let stream = [("app", format!("a{}", s % 7)), ("pod", format!("p{s}"))];
+                let fp = Labels::new(stream.clone()).fingerprint();
+                let mut labels = vec![("__loki_tenant__", tenant.to_owned())];
+                labels.extend(stream);
+                let chunks: Vec<ChunkMeta> = (0..3)
+                    .map(|c| {
+                        let from = day_ms + i64::from((u % 4) * 3 + c) * 600_000;
+                        ChunkMeta {
+                            min_time: from,
+                            max_time: from + 1000,
+                            checksum: s * 31 + (u % 4) * 7 + c,
+                            kb: 4,
+                            entries: 10,
+                            ingested_at: 0,
+                        }
+                    })
+                    .collect();
+                b.add_series(Labels::new(labels), fp, chunks);
+            }
+            let (raw, _) = b.build().unwrap();
+            let name = format!("{}-ingester-{u}-{}.tsdb.gz", 1_795_132_800 + u, 1_000 + u);
+            std::fs::write(table.join(name), gzip(&raw)).unwrap();
+        }
+        let yaml = format!(
+            "schema_config:\n  configs:\n    - from: \"2026-01-01\"\n      store: tsdb\n      object_store: filesystem\n      schema: v13\n      index: {{ prefix: index_, period: 24h }}\nstorage_config:\n  filesystem:\n    directory: {}\ncompactor:\n  working_directory: {}\n",
+            tmp.path().join("bucket").display(),
+            tmp.path().join("wd").display()
+        );
+        let path = tmp.path().join("loki.yaml");
+        let cfg = loki_config::LokiConfig::from_yaml(&yaml, &path, false).unwrap();
+        let opts = Options {
+            merge_fan_in: fan_in,
+            output_in_memory_max_bytes: 0,
+            ..Default::default()
+        };
+        let c = Compactor::new(cfg, opts).unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let report = rt.block_on(c.run_once()).unwrap();
+        assert!(report.pass.failed.is_empty());
+        let (idx, common) = index_layout(&tmp.path().join("bucket"));
+        assert!(common.is_empty());
+        idx.iter()
+            .map(|((_, tenant), files)| {
+                assert_eq!(files.len(), 1);
+                let raw = loki_tsdb::gunzip(&std::fs::read(&files[0]).unwrap()).unwrap();
+                (tenant.clone(), raw)
+            })
+            .collect()
+    };
+    let whole = run(64);
+    assert_eq!(whole.len(), 2, "both tenants compacted");
+    assert_eq!(run(2), whole, "merged in two groups first");
+    assert_eq!(run(4), whole, "merged in three groups first");
 }
 
 /// Every input streamed to a scratch file, gunzipped into the working directory and
