@@ -12,7 +12,12 @@ use loki_config::LokiConfig;
 
 fn s3_config(endpoint: &str, bucket: &str, prefix: &str) -> LokiConfig {
     let text = s3_yaml(endpoint, bucket, prefix);
-    LokiConfig::from_yaml(&text, std::path::Path::new("s3.yaml"), false).unwrap()
+    let mut cfg = LokiConfig::from_yaml(&text, std::path::Path::new("s3.yaml"), false).unwrap();
+    // Tests run in parallel and compact tables of the same names: each needs its own
+    // scratch space, or one removes a table's scratch directory under another.
+    let wd = std::env::temp_dir().join(format!("loki-compactor-s3-{}", prefix.replace('/', "-")));
+    cfg.compactor.working_directory = wd.display().to_string();
+    cfg
 }
 
 fn env() -> Option<(String, String)> {
