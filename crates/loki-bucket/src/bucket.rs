@@ -155,7 +155,8 @@ impl Bucket {
         Arc::clone(&self.raw)
     }
 
-    fn path(&self, key: &str) -> Result<Path> {
+    /// `key` as an `object_store` path; an invalid key is a config error naming it.
+    pub(crate) fn path(&self, key: &str) -> Result<Path> {
         Path::parse(key).map_err(|e| BucketError::Config {
             store: self.name.clone(),
             message: format!("invalid object key `{key}`: {e}"),

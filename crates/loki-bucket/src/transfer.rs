@@ -3,7 +3,6 @@
 use crate::bucket::Bucket;
 use crate::error::{BucketError, Result};
 use futures::StreamExt;
-use object_store::path::Path;
 use object_store::{ObjectStoreExt, WriteMultipart};
 
 /// Objects up to this size are copied with one GET and one PUT; larger ones in parts.
@@ -12,18 +11,11 @@ pub const SINGLE_PUT_MAX: u64 = 16 << 20;
 /// Part size of streamed copies (S3's minimum is 5 MiB).
 pub const PART_SIZE: usize = 8 << 20;
 
-fn path(bucket: &Bucket, key: &str) -> Result<Path> {
-    Path::parse(key).map_err(|e| BucketError::Config {
-        store: bucket.name().to_string(),
-        message: format!("invalid object key `{key}`: {e}"),
-    })
-}
-
 impl Bucket {
     /// Server-side copy of `from` to `to` inside this bucket (overwrites `to`): the bytes
     /// never pass through this process.
     pub async fn copy(&self, from: &str, to: &str) -> Result<()> {
-        let (f, t) = (path(self, from)?, path(self, to)?);
+        let (f, t) = (self.path(from)?, self.path(to)?);
         self.store()
             .copy(&f, &t)
             .await
@@ -42,8 +34,8 @@ impl Bucket {
             dst.put(dst_key, body).await?;
             return Ok(n);
         }
-        let src = path(self, key)?;
-        let to = path(dst, dst_key)?;
+        let src = self.path(key)?;
+        let to = dst.path(dst_key)?;
         let get_err = |e| BucketError::from_store(self.name(), "GET", key, e);
         let put_err = |e| BucketError::from_store(dst.name(), "PUT", dst_key, e);
         let mut body = self.store().get(&src).await.map_err(get_err)?.into_stream();

@@ -37,10 +37,7 @@ impl Bucket {
             self.put(key, Bytes::from(data)).await?;
             return Ok(size);
         }
-        let to = Path::parse(key).map_err(|e| BucketError::Config {
-            store: self.name().to_string(),
-            message: format!("invalid object key `{key}`: {e}"),
-        })?;
+        let to = self.path(key)?;
         let mut attempt = 0u32;
         loop {
             match self.multipart_attempt(&to, file, size).await {

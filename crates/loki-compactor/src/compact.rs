@@ -18,7 +18,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use loki_tsdb::{
-    filter_in, gzip, merge, merge_in, IndexObjectKey, IndexReader, IndexView, WriteSummary,
+    filter_in, gzip, merge, merge_in, ChunkFilter, IndexObjectKey, IndexReader, IndexView,
+    WriteSummary,
 };
 
 use crate::clock::Clock;
@@ -309,6 +310,48 @@ fn merge_groups(
         .collect()
 }
 
+/// Writes `view` without what `filter` takes out, streamed like the merge (the kept
+/// series are never collected): retention's and delete processing's rewrite.
+fn rewrite(
+    table: &str,
+    view: IndexView<'_>,
+    version: loki_tsdb::FormatVersion,
+    out: &OutputSpec,
+    scratch: Option<&std::path::Path>,
+    filter: &dyn ChunkFilter,
+) -> Result<(Output, WriteSummary)> {
+    let tmp = std::env::temp_dir();
+    let dir = scratch.unwrap_or(&tmp);
+    let (w, summary) =
+        filter_in(view, version, out.writer(), dir, filter).map_err(index_err(table))?;
+    Ok((finish_output(table, w)?, summary))
+}
+
+/// Error of a tenant's expired-chunk log (a scratch file).
+fn expired_log_err(table: &str, tenant: &str) -> impl Fn(std::io::Error) -> CompactorError {
+    let path = format!("{table}: expired chunk log of {tenant}");
+    move |source| CompactorError::Io {
+        path: path.clone(),
+        source,
+    }
+}
+
+impl TableJob<'_> {
+    /// The table's scratch directory in the working directory, if there is one.
+    fn scratch(&self) -> Option<std::path::PathBuf> {
+        self.spill.map(|(dir, _)| dir.join(self.table))
+    }
+
+    /// Where `tenant`'s new index goes.
+    fn output(&self, tenant: &str) -> OutputSpec {
+        OutputSpec {
+            cap: self.output_in_memory_max,
+            dir: self.scratch().map(|d| d.join("out")),
+            stem: tenant.to_owned(),
+        }
+    }
+}
+
 /// Merges and applies retention for one tenant (runs on a blocking thread).
 #[allow(clippy::too_many_arguments)]
 fn build_tenant(
@@ -380,13 +423,8 @@ fn build_tenant(
     match applied.outcome {
         Outcome::Unchanged => {}
         Outcome::Modified(filter) => {
-            // Streamed like the merge: the kept series are never collected.
-            let tmp = std::env::temp_dir();
-            let dir = scratch.unwrap_or(&tmp);
-            let (w, summary) =
-                filter_in(reader.view(), version, out.writer(), dir, &filter).map_err(&ie)?;
-            let rewritten = finish_output(table, w)?;
-            b.upload = Some((rewritten, summary));
+            let rewritten = rewrite(table, reader.view(), version, out, scratch, &filter)?;
+            b.upload = Some(rewritten);
             b.delete_sources = true;
             b.action = "modified";
         }
@@ -448,9 +486,6 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
     }
     let has_deletes = job.purge.is_some_and(|b| !b.is_empty());
     let retention_table = job.expiry.filter(|e| e.table_gate(job.day) || has_deletes);
-    // Tenant outputs larger than this go to scratch files.
-    let out_dir = job.spill.map(|(dir, _)| dir.join(job.table).join("out"));
-    let out_dir = &out_dir;
     let sizes = &listing.sizes;
     let from = job.period.name.as_str();
 
@@ -473,13 +508,9 @@ pub async fn compact_table(job: TableJob<'_>) -> Result<TableReport> {
             let day = job.day;
             let exp = expiry.cloned();
             let (tt, own2) = (t.clone(), Arc::clone(&own));
-            let out = OutputSpec {
-                cap: job.output_in_memory_max,
-                dir: out_dir.clone(),
-                stem: t.clone(),
-            };
+            let out = job.output(&t);
             let tname = table.to_owned();
-            let scratch = job.spill.map(|(dir, _)| dir.join(table));
+            let scratch = job.scratch();
             let expired = ExpiredLog::new(day, scratch.clone(), job.report_expired_ids);
             let fan_in = job.merge_fan_in;
             let built = tokio::task::spawn_blocking(move || {
@@ -595,14 +626,11 @@ async fn finish_tenant(
 ) -> Result<TenantDone> {
     let from = job.period.name.as_str();
     let by_ingestion = built.expired.by_ingestion();
-    let log_err = |source| CompactorError::Io {
-        path: format!("{}: expired chunk log of {tenant}", job.table),
-        source,
-    };
+    let log_err = expired_log_err(job.table, tenant);
     let (expired, mut ids) = built
         .expired
         .finish(crate::markers::MAX_PER_FILE)
-        .map_err(log_err)?;
+        .map_err(&log_err)?;
     let mut done = TenantDone {
         expired,
         dropped: built.dropped,
@@ -656,7 +684,7 @@ async fn finish_tenant(
             CompactorError::Config("retention pass without a marker store".into())
         })?;
         // A marker file at a time, read back from the log: never the whole list at once.
-        while let Some(batch) = ids.next_batch().map_err(log_err)? {
+        while let Some(batch) = ids.next_batch().map_err(&log_err)? {
             check_allowed(job)?;
             store.write(&batch, job.clock).await?;
             job.metrics.add(
@@ -782,23 +810,13 @@ async fn apply_deletes(
     if let Some(edits) = r.edits.take() {
         let version = job.period.version;
         let table = job.table.to_owned();
-        let out = OutputSpec {
-            cap: job.output_in_memory_max,
-            dir: job.spill.map(|(d, _)| d.join(job.table).join("out")),
-            stem: tenant.to_owned(),
-        };
-        let scratch = job.spill.map(|(d, _)| d.join(job.table));
-        // Streamed like retention's rewrite: the kept series are never collected.
+        let (out, scratch) = (job.output(tenant), job.scratch());
         let (rewritten, summary) = tokio::task::spawn_blocking(move || {
-            let tmp = std::env::temp_dir();
-            let dir = scratch.as_deref().unwrap_or(&tmp);
             let view = reader
                 .get()
                 .ok_or_else(|| CompactorError::Task(format!("{table}: no index to rewrite")))?
                 .view();
-            let (w, summary) =
-                filter_in(view, version, out.writer(), dir, &edits).map_err(index_err(&table))?;
-            Ok::<_, CompactorError>((finish_output(&table, w)?, summary))
+            rewrite(&table, view, version, &out, scratch.as_deref(), &edits)
         })
         .await
         .map_err(|e| CompactorError::Task(e.to_string()))??;
@@ -813,10 +831,7 @@ async fn apply_deletes(
     }
     b.expired
         .extend(&r.marked)
-        .map_err(|source| CompactorError::Io {
-            path: format!("{}: expired chunk log of {tenant}", job.table),
-            source,
-        })?;
+        .map_err(expired_log_err(job.table, tenant))?;
     let summary = r.summary();
     b.purge = Some(Purged {
         audit: std::mem::take(&mut r.audit),

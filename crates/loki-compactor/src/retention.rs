@@ -13,8 +13,9 @@ use crate::expired::{ExpiredLog, ExpiredSummary};
 
 const DAY_MS: i64 = 86_400_000;
 
-/// Series between two releases of a mapped index's pages (as the merge does).
-const RELEASE_EVERY: u64 = 1 << 11;
+/// Series between two releases of a mapped index's pages in a forward scan (as the
+/// merge does).
+pub(crate) const RELEASE_EVERY: u64 = 1 << 11;
 
 /// The period that applies to a stream and where it came from.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -209,7 +209,7 @@ impl Selection {
         let mut n = 0u64;
         while cur.advance()? {
             n += 1;
-            if n % 2048 == 0 {
+            if n % crate::retention::RELEASE_EVERY == 0 {
                 reader.release_memory();
             }
             if cur.chunks().is_empty() {
