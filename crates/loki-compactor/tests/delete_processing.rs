@@ -48,8 +48,9 @@ fn submitted() -> Vec<PurgeRequest> {
     r
 }
 
-fn expected_remaining() -> Vec<Line> {
-    let text = std::fs::read_to_string(golden(DATASET).join("expected-remaining.jsonl")).unwrap();
+/// The lines of a golden JSONL file (`inputs.jsonl` shape), sorted.
+fn jsonl_lines(file: &str) -> Vec<Line> {
+    let text = std::fs::read_to_string(golden(DATASET).join(file)).unwrap();
     let mut out: Vec<Line> = text
         .lines()
         .map(|l| {
@@ -75,6 +76,10 @@ fn expected_remaining() -> Vec<Line> {
         .collect();
     out.sort();
     out
+}
+
+fn expected_remaining() -> Vec<Line> {
+    jsonl_lines("expected-remaining.jsonl")
 }
 
 /// Every line reachable from the store's per-tenant indexes (a chunk indexed in two tables
@@ -489,32 +494,8 @@ fn interrupted_pass_then_restart_reaches_the_same_state() {
 
 /// Every input line of `tenant` as (labels, ts, line, metadata), sorted.
 fn inputs_of(tenant: &str) -> Vec<Line> {
-    let text = std::fs::read_to_string(golden(DATASET).join("inputs.jsonl")).unwrap();
-    let mut out: Vec<Line> = text
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            let map = |k: &str| -> Vec<(String, String)> {
-                let mut m: Vec<(String, String)> = v[k]
-                    .as_object()
-                    .unwrap()
-                    .iter()
-                    .map(|(a, b)| (a.clone(), b.as_str().unwrap().to_owned()))
-                    .collect();
-                m.sort();
-                m
-            };
-            (
-                v["tenant"].as_str().unwrap().to_owned(),
-                map("labels"),
-                v["ts_ns"].as_str().unwrap().parse().unwrap(),
-                v["line"].as_str().unwrap().to_owned(),
-                map("structured_metadata"),
-            )
-        })
-        .filter(|l| l.0 == tenant)
-        .collect();
-    out.sort();
+    let mut out = jsonl_lines("inputs.jsonl");
+    out.retain(|l| l.0 == tenant);
     out
 }
 
